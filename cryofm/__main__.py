@@ -1,0 +1,5 @@
+import sys
+
+from cryofm.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The `cryofm` command line (click). Commands are thin shells over the Python API."""
