@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="cryofm", standalone_mode=False)
+        code = cli.main(args=args, prog_name="cryofm", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("cryofm: aborted", err=True)
         return 130
@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             err=True,
         )
         return 1
-    return 0
+    # without standalone mode click returns ctx.exit()'s code, or the command's return value
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover
