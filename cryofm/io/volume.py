@@ -62,4 +62,5 @@ class Volume:
 
     def with_data(self, data: np.ndarray, **changes: Any) -> "Volume":
         """A copy with new data (same voxel size and origin unless changed)."""
-        return replace(self, data=np.asarray(data, dtype=np.float32), metadata=dict(self.metadata), **changes)
+        changes.setdefault("metadata", dict(self.metadata))
+        return replace(self, data=np.asarray(data, dtype=np.float32), **changes)

@@ -1,0 +1,21 @@
+"""Shared pytest fixtures.
+
+`data_dir` is the repository's ``data/`` folder (small sample maps, see data/README.md);
+tests never read /work/shared.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The repository's sample-data folder (``data/``)."""
+    if not _DATA_DIR.is_dir():  # pragma: no cover - a broken checkout
+        pytest.fail(f"sample data folder {_DATA_DIR} is missing; it ships with the repository")
+    return _DATA_DIR
