@@ -1,0 +1,160 @@
+"""The restoration benchmark protocol (../shared/bench/PROTOCOL.md), as functions.
+
+Ground truths: 64^3 boxes at 1.5 A, zero mean and unit standard deviation, from the sample maps in
+data/ (Fourier-resampled to 1.5 A, cropped around the centre of mass) and from atomic models
+outside the training corpus (the validation maps' models) simulated with gemmi (electron form
+factors, extra B of 30 A^2), centred in the box.  Degradations, metric and baseline as in the
+protocol.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cryofm.fourier import (
+    auto_mask,
+    coloured_noise,
+    fourier_crop,
+    fourier_pad,
+    fsc_curve,
+    missing_wedge_mask,
+    power_spectrum,
+    resample_volume,
+    shell_frequencies,
+    wiener_average,
+    irfftn,
+    rfftn,
+)
+from cryofm.io import Volume, read_map
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+CURVES = Path(os.environ.get("CRYOFM_BENCH_CURVES", ROOT.parent / "shared" / "bench" / "fsc_curves.csv"))
+BOX, VOXEL = 64, 1.5
+
+REAL_MAPS = {
+    "emd_3488": DATA / "emd_3488" / "emd_3488.mrc",
+    "emd_5168_monomer": DATA / "emd_5168" / "emd_5168_monomer.mrc",
+    "emd_2566_crop": DATA / "emd_2566_crop" / "2566_3J6B_9.mrc",
+    "emd_21457_segment": DATA / "emd_21457_segment" / "emd_21457_seg.mrc",
+}
+MODELS = {
+    "5me2": DATA / "emd_3488" / "5me2.pdb.gz",
+    "3mfp": DATA / "emd_5168" / "3mfp.pdb.gz",
+    "3j6b_chain9": DATA / "emd_2566_crop" / "3j6b_chain9.pdb.gz",
+    "6vyb_ndom": DATA / "emd_21457_segment" / "6vyb_ndom.pdb.gz",
+}
+# CryoFM (ICLR 2025), CryoFM-S, 1000 steps: observation and result per SNR level; the wedge
+PUBLISHED = {
+    "denoise": {"levels": ["3.2A", "4.3A", "6.1A", "8.5A", "15A"],
+                "observation": [0.888, 0.553, 0.497, 0.328, 0.201], "cryofm": [0.95, 0.68, 0.62, 0.38, 0.24]},
+    "wedge": {"observation": 0.80, "cryofm": 0.92},
+}
+
+
+@dataclass
+class GroundTruth:
+    name: str
+    kind: str  # "map" or "model"
+    data: np.ndarray  # [64, 64, 64], zero mean, unit std
+
+
+def _standardise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return (x - x.mean()) / x.std()
+
+
+def _crop_centred(x: np.ndarray, centre: np.ndarray, box: int = BOX) -> np.ndarray:
+    """A `box`^3 crop of `x` centred at `centre` (voxels, z y x), padded with the edge median."""
+    out = np.full((box,) * 3, float(np.median(x)))
+    lo = np.round(centre).astype(int) - box // 2
+    src = tuple(slice(max(0, l), min(n, l + box)) for l, n in zip(lo, x.shape))
+    dst = tuple(slice(s.start - l, s.stop - l) for s, l in zip(src, lo))
+    out[dst] = x[src]
+    return out
+
+
+def real_truth(name: str, path: Path) -> GroundTruth:
+    vol = resample_volume(read_map(path), VOXEL)
+    x = np.asarray(vol.data, dtype=np.float64)
+    weight = np.clip(x - np.median(x), 0, None)
+    grids = np.indices(x.shape).reshape(3, -1)
+    centre = (grids * weight.ravel()).sum(axis=1) / weight.sum()
+    return GroundTruth(name, "map", _standardise(_crop_centred(x, centre)))
+
+
+def model_truth(name: str, path: Path, b_extra: float = 30.0) -> GroundTruth:
+    from cryofm.datasets.simulate import simulate_map
+
+    sim = simulate_map(path, b_extra=b_extra, quaternion=np.array([1.0, 0.0, 0.0, 0.0]), voxel_size=VOXEL)
+    x = np.asarray(sim.volume.data, dtype=np.float64)
+    centre = sim.atom_voxels.mean(axis=0)
+    return GroundTruth(name, "model", _standardise(_crop_centred(x, centre)))
+
+
+def ground_truths(quick: bool = False) -> list[GroundTruth]:
+    models = list(MODELS.items())[:2] if quick else list(MODELS.items())
+    maps = list(REAL_MAPS.items())[:1] if quick else list(REAL_MAPS.items())
+    return [model_truth(n, p) for n, p in models] + [real_truth(n, p) for n, p in maps]
+
+
+# --- degradations --------------------------------------------------------------------------
+def read_curves(path: Path = CURVES) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """`(frequency 1/A, {label: FSC})` from fsc_curves.csv."""
+    with open(path) as fh:
+        rows = list(csv.reader(fh))
+    header, values = rows[0], np.array(rows[1:], dtype=np.float64)
+    return values[:, 0], {label: values[:, i] for i, label in enumerate(header) if i > 0}
+
+
+def curve_on_shells(freq: np.ndarray, curve: np.ndarray, shell_freq: np.ndarray) -> np.ndarray:
+    """The curve at the box's shell frequencies: 1 below the first point, 0 past the last,
+    linear in between, clipped to [1e-3, 1 - 1e-6]."""
+    f = np.interp(shell_freq, freq, curve, left=1.0, right=0.0)
+    f[shell_freq > freq[-1]] = 0.0
+    return np.clip(f, 1e-3, 1 - 1e-6)
+
+
+def degrade_denoise(x: np.ndarray, freq, curve, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Two half maps `x + n_i`, the noise coloured so that the expected FSC follows `curve`."""
+    signal = np.asarray(power_spectrum(x))
+    fsc = curve_on_shells(freq, curve, np.asarray(shell_frequencies(x.shape, VOXEL)))
+    noise = signal * (1 - fsc) / fsc
+    seeds = rng.integers(0, 2**31, size=2)
+    return tuple(x + np.asarray(coloured_noise(x.shape, noise, seed=int(s))) for s in seeds)  # type: ignore[return-value]
+
+
+def degrade_wedge(x: np.ndarray, tilt_range=(-60.0, 60.0)) -> np.ndarray:
+    """Keep the Fourier components within the tilt range about y (beam along z)."""
+    return np.asarray(irfftn(rfftn(x) * np.asarray(missing_wedge_mask(x.shape, tilt_range)), x.shape))
+
+
+def degrade_upsample(x: np.ndarray) -> np.ndarray:
+    """Fourier-crop the 1.5 A map to 3.0 A (32^3)."""
+    return np.asarray(fourier_crop(x, tuple(s // 2 for s in x.shape)))
+
+
+# --- metric and baseline --------------------------------------------------------------------
+def fsc_auc(a: np.ndarray, truth: np.ndarray) -> float:
+    """Mean FSC over shells 1 .. n/2 - 1 against the ground truth, full box, no mask."""
+    curve = np.asarray(fsc_curve(np.asarray(a, dtype=np.float64), np.asarray(truth, dtype=np.float64)))
+    return float(np.mean(curve[1:]))
+
+
+def masked(x: np.ndarray) -> np.ndarray:
+    """`x` times an automatic soft solvent mask."""
+    return x * np.asarray(auto_mask(x, VOXEL), dtype=np.float64)
+
+
+def baseline_denoise(h1: np.ndarray, h2: np.ndarray) -> np.ndarray:
+    """The FSC-weighted Wiener average of the halves times an automatic soft solvent mask."""
+    return masked(np.asarray(wiener_average(h1, h2), dtype=np.float64))
+
+
+def padded(coarse: np.ndarray, shape=(BOX,) * 3) -> np.ndarray:
+    return np.asarray(fourier_pad(coarse, shape), dtype=np.float64)

@@ -1,0 +1,147 @@
+"""Quality of the prior's one-step estimate x_hat against the oracle Wiener filter.
+
+For t in {0.2, 0.4, 0.6, 0.8}: MSE(x_hat, x) / MSE(oracle Wiener, x), where the oracle knows each
+clean patch's own per-shell power spectrum (see cryofm/prior/_quality.py).  Below 1 means the
+model knows more than the spectrum.  Columns: simulated patches of held-out entries (split=1 of
+the patch store), EMD-3488 and EMD-5168 (resampled to 1.5 A, 64^3 crops around the centre of
+mass).  Also writes central slices of unconditional samples and their radially averaged power
+spectrum beside the training data's.
+
+    python benchmarks/prior_quality.py                       # shipped weights
+    python benchmarks/prior_quality.py --model runs/default  # latest checkpoint's EMA weights
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_any(model: str | None):
+    from cryofm.prior import load_prior
+
+    if model is None:
+        return load_prior()
+    p = Path(model)
+    if p.is_dir():
+        from cryofm.training.export import prior_from_checkpoint
+
+        return prior_from_checkpoint(p)
+    return load_prior(p)
+
+
+def held_out_patches(store: Path, count: int) -> torch.Tensor:
+    from cryofm.datasets import SPLIT_VALIDATION, PatchStore
+    from cryofm.prior import standardize
+
+    s = PatchStore(store)
+    idx = s.indices(SPLIT_VALIDATION)
+    # spread over entries: every k-th validation patch
+    pick = idx[np.linspace(0, len(idx) - 1, count).round().astype(int)]
+    return torch.stack([torch.from_numpy(standardize(s.patches[int(i)].astype(np.float32))[0]) for i in pick])
+
+
+def table(results: dict, counts: dict) -> str:
+    cols = list(results)
+    head = "| t | " + " | ".join(f"{c} (n={counts[c]})" for c in cols) + " |"
+    lines = [head, "|" + "---|" * (len(cols) + 1)]
+    for k, t in enumerate(results[cols[0]].t):
+        lines.append(f"| {t:.1f} | " + " | ".join(f"{results[c].ratio[k]:.3f}" for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def images(prior, store: Path | None, out: Path, samples: int, steps: int, seed: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cryofm.prior._spectrum import shell_power
+    from cryofm.sampling import sample_prior
+
+    xs = sample_prior(prior, samples, box=64, steps=steps, solver="heun", seed=seed, batch=samples)[:, 0]
+    fig, axes = plt.subplots(1, samples, figsize=(3 * samples, 3))
+    for ax, x in zip(np.atleast_1d(axes), xs):
+        ax.imshow(x[32].numpy(), cmap="gray")
+        ax.set_axis_off()
+    fig.suptitle(f"unconditional samples, central z slices (64^3 at 1.5 A, Heun {steps} steps)")
+    fig.tight_layout()
+    fig.savefig(out / "prior_samples.png", dpi=100)
+    plt.close(fig)
+    freq = np.arange(32) / (64 * prior.voxel_size)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.semilogy(freq, shell_power(xs).mean(0).numpy(), label=f"samples (n={samples})")
+    if store is not None and store.exists():
+        from cryofm.datasets import SPLIT_TRAIN, PatchStore
+        from cryofm.prior import standardize
+
+        s = PatchStore(store)
+        idx = s.indices(SPLIT_TRAIN)
+        pick = idx[np.linspace(0, len(idx) - 1, 32).round().astype(int)]
+        data = torch.stack([torch.from_numpy(standardize(s.patches[int(i)].astype(np.float32))[0]) for i in pick])
+        ax.semilogy(freq, shell_power(data).mean(0).numpy(), label="training patches (n=32)")
+    ax.set_xlabel("spatial frequency (1/A)")
+    ax.set_ylabel("mean power per shell (standardised)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "prior_spectrum.png", dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=None, help="weights .safetensors, a run/checkpoint folder; default shipped")
+    ap.add_argument("--store", default=str(ROOT / "runs" / "corpus.zarr"), help="patch store with split=1 patches")
+    ap.add_argument("--patches", type=int, default=12, help="held-out simulated patches")
+    ap.add_argument("--map-patches", type=int, default=2, help="crops per EMDB map")
+    ap.add_argument("--draws", type=int, default=2, help="noise draws per patch")
+    ap.add_argument("--samples", type=int, default=0, help="unconditional samples for the PNGs (0: none)")
+    ap.add_argument("--steps", type=int, default=20, help="Heun steps for the samples")
+    ap.add_argument("--images", default=str(ROOT / "docs" / "images"), help="folder for the PNGs")
+    ap.add_argument("--json", default=None, help="also write the results as JSON here")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from cryofm.prior._quality import map_patches, mse_ratio
+
+    t0 = time.time()
+    prior = load_any(args.model)
+    sets = {}
+    store = Path(args.store)
+    if store.exists() and args.patches > 0:
+        sets["simulated held-out"] = held_out_patches(store, args.patches)
+    else:
+        print(f"note: no patch store at {store}; skipping the simulated column", file=sys.stderr)
+    sets["EMD-3488"] = map_patches(ROOT / "data" / "emd_3488" / "emd_3488.mrc", count=args.map_patches)
+    sets["EMD-5168"] = map_patches(ROOT / "data" / "emd_5168" / "emd_5168.map", count=args.map_patches)
+    results, counts = {}, {}
+    for name, x in sets.items():
+        results[name] = mse_ratio(prior, x, seed=args.seed, draws=args.draws)
+        counts[name] = f"{len(x)}x{args.draws}"
+    steps = prior.metadata.get("trained_steps", "?")
+    print(f"MSE(x_hat) / MSE(oracle Wiener), model {args.model or 'shipped'} ({steps} steps); "
+          f"n = patches x noise draws\n")
+    print(table(results, counts))
+    if args.json:
+        Path(args.json).write_text(json.dumps({k: vars(v) for k, v in results.items()}, indent=1))
+    if args.samples:
+        out = Path(args.images)
+        out.mkdir(parents=True, exist_ok=True)
+        images(prior, store, out, args.samples, args.steps, args.seed)
+        print(f"\nwrote {out / 'prior_samples.png'} and {out / 'prior_spectrum.png'}")
+    print(f"\n({time.time() - t0:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

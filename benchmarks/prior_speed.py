@@ -1,0 +1,92 @@
+"""Speed of the prior: a 64^3 forward pass (CPU; GPU in bf16 when one is present) and training
+throughput (patches per second) with the default training settings on this CPU.
+
+    python benchmarks/prior_speed.py [--model tiny|default] [--repeats 5] [--train-steps 4]
+
+Note: on a shared machine the numbers include other users' load (printed as the load average).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import torch
+
+
+def timed(fn, repeats: int) -> tuple[float, float]:
+    fn()  # warm-up
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    ts.sort()
+    return ts[0], ts[len(ts) // 2]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--train-steps", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=6)
+    ap.add_argument("--crop", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from cryofm.prior import Prior
+    from cryofm.training.loop import flow_loss
+
+    prior = Prior.from_config(args.model)
+    n_params = sum(p.numel() for p in prior.net.parameters())
+    print(f"model {args.model}: {n_params / 1e6:.2f} M parameters ({4 * n_params / 2**20:.1f} MiB float32), "
+          f"divisor {prior.divisor}; torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    x = torch.randn(1, 1, 64, 64, 64)
+    best, med = timed(lambda: prior.velocity(x, 0.5), args.repeats)
+    print(f"CPU forward 64^3, batch 1: best {best * 1000:.0f} ms, median {med * 1000:.0f} ms")
+    if torch.cuda.is_available():
+        p = prior.to("cuda")
+        xg = x.cuda()
+
+        def gpu():
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                p.velocity(xg, 0.5)
+            torch.cuda.synchronize()
+
+        best, med = timed(gpu, args.repeats * 4)
+        print(f"GPU ({torch.cuda.get_device_name()}) forward 64^3 bf16, batch 1: best {best * 1000:.1f} ms, "
+              f"median {med * 1000:.1f} ms")
+        prior.to("cpu")
+    else:
+        print("GPU: none available (no CUDA device), GPU timing skipped")
+    net = prior.net.train()
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
+    g = torch.Generator().manual_seed(0)
+    xb = torch.randn(args.batch, 1, args.crop, args.crop, args.crop, generator=g)
+    e = torch.randn(xb.shape, generator=g)
+    t = torch.rand(args.batch, generator=g)
+
+    def step():
+        xt = (1 - t[:, None, None, None, None]) * xb + t[:, None, None, None, None] * e
+        loss = flow_loss(net(xt, t), xb, e, t, "edm")
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    step()
+    t0 = time.perf_counter()
+    for _ in range(args.train_steps):
+        step()
+    dt = (time.perf_counter() - t0) / args.train_steps
+    print(f"CPU training, batch {args.batch} of {args.crop}^3: {dt:.2f} s/step, "
+          f"{args.batch / dt:.2f} patches/s ({args.batch * (args.crop / 64) ** 3 / dt:.2f} 64^3-equivalents/s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

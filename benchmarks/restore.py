@@ -1,0 +1,146 @@
+"""Restoration benchmark: `python benchmarks/restore.py [--quick]`.
+
+Runs the protocol of ../shared/bench/PROTOCOL.md (see `_protocol.py`) on ground truths from the
+maps in data/ and from atomic models outside the training corpus, and prints one table: FSC_AUC
+of the observation, of the masked-Wiener baseline, of cryofm's `fps` and `dc` samplers, and
+CryoFM's published numbers beside; then seconds per map, peak memory, and the wall time of
+`cryofm denoise data/emd_3488/emd_3488.mrc` with default settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _protocol as P  # noqa: E402
+
+import cryofm  # noqa: E402
+
+
+def _restore(task: str, sampler: str, degraded, prior, device: str, steps: int | None):
+    kw = dict(prior=prior, device=device, sampler=sampler, steps=steps, seed=0)
+    if task == "denoise":
+        return cryofm.denoise(degraded[0], degraded[1], voxel_size=P.VOXEL, **kw).volume.data
+    if task == "wedge":
+        return cryofm.complete_wedge(degraded, voxel_size=P.VOXEL, tilt_range=(-60, 60), **kw).volume.data
+    return cryofm.upsample(degraded, voxel_size=2 * P.VOXEL, factor=2, **kw).volume.data
+
+
+def run(quick: bool, samplers: list[str], prior, device: str, steps: dict[str, int | None]) -> dict:
+    freq, curves = P.read_curves()
+    truths = P.ground_truths(quick)
+    rows: dict[str, dict[str, list[float]]] = {}
+    seconds: dict[str, list[float]] = {s: [] for s in samplers}
+    for i, gt in enumerate(truths):
+        rng = np.random.default_rng(1000 + i)
+        cases = []
+        for label, curve in curves.items():
+            h1, h2 = P.degrade_denoise(gt.data, freq, curve, rng)
+            cases.append((f"denoise {label}", "denoise", (h1, h2), (h1 + h2) / 2, P.baseline_denoise(h1, h2)))
+        w = P.degrade_wedge(gt.data)
+        cases.append(("wedge +-60", "wedge", w, w, P.masked(w)))
+        c = P.degrade_upsample(gt.data)
+        cases.append(("upsample x2", "upsample", c, P.padded(c), P.masked(P.padded(c))))
+        for name, task, degraded, obs, base in cases:
+            row = rows.setdefault(name, {"observation": [], "baseline": [], **{s: [] for s in samplers}})
+            row["observation"].append(P.fsc_auc(obs, gt.data))
+            row["baseline"].append(P.fsc_auc(base, gt.data))
+            for s in samplers:
+                t0 = time.perf_counter()
+                out = _restore(task, s, degraded, prior, device, steps[s])
+                seconds[s].append(time.perf_counter() - t0)
+                row[s].append(P.fsc_auc(out, gt.data))
+            print(f"  {gt.name:18s} {name:14s} " + " ".join(f"{k}={v[-1]:.3f}" for k, v in row.items()),
+                  file=sys.stderr, flush=True)
+    return {"truths": [g.name for g in truths], "rows": rows, "seconds": seconds}
+
+
+def published(name: str) -> str:
+    if name.startswith("denoise"):
+        levels = P.PUBLISHED["denoise"]["levels"]
+        k = levels.index(name.split()[1])
+        obs, res = P.PUBLISHED["denoise"]["observation"][k], P.PUBLISHED["denoise"]["cryofm"][k]
+        return f"{obs:.3f} -> {res:.2f} ({res - obs:+.2f})"
+    if name.startswith("wedge"):
+        obs, res = P.PUBLISHED["wedge"]["observation"], P.PUBLISHED["wedge"]["cryofm"]
+        return f"{obs:.2f} -> {res:.2f} ({res - obs:+.2f})"
+    return "-"
+
+
+def table(result: dict, samplers: list[str]) -> str:
+    head = ["case", "observation", "masked Wiener"] + [f"cryofm {s}" for s in samplers] + ["CryoFM published"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, row in result["rows"].items():
+        obs = np.mean(row["observation"])
+        cells = [name, f"{obs:.3f}", f"{np.mean(row['baseline']):.3f} ({np.mean(row['baseline']) - obs:+.3f})"]
+        cells += [f"{np.mean(row[s]):.3f} ({np.mean(row[s]) - obs:+.3f})" for s in samplers]
+        lines.append("| " + " | ".join(cells + [published(name)]) + " |")
+    return "\n".join(lines)
+
+
+def time_cli_default(map_path: Path) -> float:
+    """Wall time of `cryofm denoise MAP` (defaults) on a copy of the map in a temporary folder."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / map_path.name
+        shutil.copy(map_path, src)
+        exe = Path(sys.executable).with_name("cryofm")
+        cmd = [str(exe) if exe.exists() else sys.executable, *([] if exe.exists() else ["-m", "cryofm"]), "denoise", str(src)]
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 simulated + 1 real ground truth")
+    parser.add_argument("--model", default=None, help="prior weights (default: the shipped model)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--samplers", default="fps,dc")
+    parser.add_argument("--steps-dc", type=int, default=None)
+    parser.add_argument("--steps-fps", type=int, default=None)
+    parser.add_argument("--no-cli-timing", action="store_true")
+    parser.add_argument("--json", default=None, help="also write the results as JSON to this path")
+    args = parser.parse_args()
+
+    samplers = [s for s in args.samplers.split(",") if s]
+    prior = cryofm.load_prior(args.model, device="cpu")
+    t0 = time.perf_counter()
+    result = run(args.quick, samplers, prior, args.device, {"dc": args.steps_dc, "fps": args.steps_fps})
+    result["total_seconds"] = time.perf_counter() - t0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\nground truths ({len(result['truths'])}): {', '.join(result['truths'])}")
+    print(f"prior: {args.model or 'shipped'} ({getattr(prior, 'error_power_source', '?')} error power); "
+          f"device {args.device}; steps dc={args.steps_dc or 'default'} fps={args.steps_fps or 'default'}\n")
+    print(table(result, samplers))
+    print()
+    for s in samplers:
+        print(f"seconds per map ({s}): {np.mean(result['seconds'][s]):.1f} (64^3 box; CPU cores: {os.cpu_count()})")
+    print(f"peak memory (maxrss): {peak_mb:.0f} MB")
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**20:.0f} MB")
+    except ImportError:
+        pass
+    if not args.no_cli_timing:
+        secs = time_cli_default(P.DATA / "emd_3488" / "emd_3488.mrc")
+        result["cli_default_denoise_emd_3488_seconds"] = secs
+        print(f"`cryofm denoise data/emd_3488/emd_3488.mrc` (defaults): {secs:.1f} s wall")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

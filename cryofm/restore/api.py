@@ -1,0 +1,342 @@
+"""The restoration API: `denoise`, `complete_wedge`, `upsample` (docs/ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from cryofm.errors import CryofmInputError
+from cryofm.fourier import auto_mask, missing_wedge_mask, shell_average, wedge_mask_from_angles
+from cryofm.io.volume import Volume
+from cryofm.operators import check_tilt_range, tilt_range_from_angles
+from cryofm.restore import pipeline as pl
+from cryofm.restore._inputs import as_volume, check_pair, resolve_device
+from cryofm.restore.problems import DenoiseProblem, Problem, UpsampleProblem, WedgeProblem
+from cryofm.restore.report import build_report
+from cryofm.restore.types import Progress, Restoration
+from cryofm.sampling._posterior import resample_shells
+
+__all__ = ["denoise", "complete_wedge", "upsample"]
+
+# an automatic solvent mask covering more of the box than this is a crowded box (a crop inside a
+# complex), where a threshold picks the densest parts rather than the molecule: not applied
+MAX_AUTO_MASK_FRACTION = 0.5
+
+ProgressFn = Callable[[Progress], None] | None
+CancelFn = Callable[[], bool] | None
+
+
+def _load_prior(prior: Any, device: str):
+    from cryofm.prior import Prior, load_prior
+
+    if prior is None:
+        return load_prior(device=device)
+    if isinstance(prior, (str, os.PathLike)):
+        return load_prior(prior, device=device)
+    if isinstance(prior, Prior):
+        return prior.to(device)
+    if all(hasattr(prior, a) for a in ("velocity", "normalize", "denormalize", "voxel_size", "divisor")):
+        return prior  # anything that honours the model contract
+    raise CryofmInputError(f"prior must be a Prior, a weights path or None (the shipped model), got {type(prior).__name__}")
+
+
+def _mask_volume(mask: Any, like: Volume) -> np.ndarray | None:
+    if mask is None:
+        return None
+    vol = as_volume(mask, like.voxel_size, "mask")
+    if vol.shape != like.shape:
+        raise CryofmInputError(f"mask has box {vol.shape} but the map has {like.shape}; pass a mask on the map's grid")
+    return np.clip(vol.data.astype(np.float64), 0.0, 1.0)
+
+
+def _solvent_mask(obs: np.ndarray, voxel_size: float, mask: np.ndarray | None) -> np.ndarray:
+    if mask is not None:
+        return np.clip(mask, 0.0, 1.0)
+    return np.asarray(auto_mask(obs, voxel_size), dtype=np.float64)
+
+
+def _prepare_one(task: str, obs_m: np.ndarray, halves_m, mask_m: np.ndarray, prior, *, ratio: float,
+                 coarse: dict | None, wedge: dict | None, average: bool):
+    """Normalised model-grid data, the Problem, and the normalisation stats for one observation."""
+    shape = obs_m.shape
+    measured = None
+    if task == "upsample":
+        c_obs, c_mask = coarse["obs"], coarse["mask"]
+        noise = pl.noise_from_solvent_or_halves(c_obs, None, c_mask)
+        stats, signal = pl.clean_stats(c_obs, noise)
+        noise = np.maximum(noise, 1e-4 * np.maximum(signal, signal[1:].max() * 1e-3))
+        noise_box = max(c_obs.shape)
+    else:
+        noise = pl.noise_from_solvent_or_halves(obs_m, halves_m, mask_m, average=average)
+        if task == "wedge":
+            measured = _wedge_measured(shape, wedge)
+            if halves_m is None:  # the solvent's power was spread over measured components only
+                noise = noise / np.maximum(shell_average(measured, shape), 0.05)
+        stats, signal = pl.clean_stats(obs_m, noise, measured, halves_m)
+        noise_box = max(shape)
+    noise_n = torch.as_tensor(noise / stats.std**2, dtype=torch.float64)
+    if task == "denoise":
+        problem: Problem = DenoiseProblem(noise_n, noise_box)
+    elif task == "wedge":
+        problem = WedgeProblem(noise_n, noise_box, wedge["tilt_range"], wedge["tilt_axis"], wedge["tilt_angles"])
+    else:
+        problem = UpsampleProblem(noise_n, noise_box, ratio=ratio)
+    y = np.asarray(prior.normalize(obs_m, stats)[0], dtype=np.float64)
+    wiener = pl.wiener_shells(signal, noise)
+    return y, problem, stats, noise, wiener
+
+
+def _wedge_measured(shape, wedge: dict) -> np.ndarray:
+    if wedge["tilt_angles"] is not None:
+        return np.asarray(wedge_mask_from_angles(shape, wedge["tilt_angles"], tilt_axis=wedge["tilt_axis"]))
+    return np.asarray(missing_wedge_mask(shape, wedge["tilt_range"], tilt_axis=wedge["tilt_axis"]))
+
+
+@dataclass(frozen=True)
+class _Grids:
+    """The input's grid, the prior's (same physical box; `padded` to its divisor), the output's."""
+
+    input: tuple[int, int, int]
+    voxel_zyx: np.ndarray
+    model: tuple[int, ...]
+    padded: tuple[int, ...]
+    output: tuple[int, ...]
+    output_voxel_xyz: np.ndarray
+
+    @classmethod
+    def of(cls, vol: Volume, prior, out_voxel) -> "_Grids":
+        vs_zyx = vol.voxel_size[::-1]
+        m_shape = pl.model_shape(vol.shape, vs_zyx, prior.voxel_size)
+        out_vs = vol.voxel_size.copy() if out_voxel is None else np.asarray(out_voxel, dtype=np.float64)
+        out_shape = tuple(int(round(n * v / o)) for n, v, o in zip(vol.shape, vs_zyx, out_vs[::-1]))
+        out_vs = np.array([n * v / o for n, v, o in zip(vol.shape, vs_zyx, out_shape)])[::-1]
+        return cls(vol.shape, vs_zyx, m_shape, pl.padded_shape(m_shape, prior.divisor), out_shape, out_vs)
+
+    @property
+    def band_cutoff(self) -> float:
+        """The prior grid's Nyquist frequency in 1/A (3 A for 1.5 A voxels)."""
+        return min(m / (2.0 * n * v) for m, n, v in zip(self.model, self.input, self.voxel_zyx))
+
+
+def _read_inputs(data, half2, mask, voxel_size, independent_halves):
+    vol1 = as_volume(data, voxel_size, "data")
+    vol2 = None
+    if half2 is not None:
+        vol2 = as_volume(half2, vol1.voxel_size if voxel_size is None else voxel_size, "half2")
+        check_pair(vol1, vol2)
+    if independent_halves and vol2 is None:
+        raise CryofmInputError("independent_halves=True needs two half maps; pass half2=")
+    return vol1, vol2, _mask_volume(mask, vol1)
+
+
+def _restore(task: str, data, half2, *, mask, voxel_size, sampler, steps, samples, device, seed, prior,
+             independent_halves, progress: ProgressFn, cancel: CancelFn, out_voxel=None, wedge=None) -> Restoration:
+    """Read and check the inputs, sample on the prior's grid, return to the output grid, report."""
+    started = time.perf_counter()
+    vol1, vol2, mask_in = _read_inputs(data, half2, mask, voxel_size, independent_halves)
+    dev = resolve_device(device)
+    on_gpu = dev.startswith("cuda")  # more memory: bigger whole boxes and tile batches
+    settings = pl.Settings(sampler=sampler, steps=steps, samples=int(samples), device=dev, seed=int(seed),
+                           t_start=pl.DEFAULT_T_START.get((task, sampler), 1.0),
+                           whole_box_voxels=160**3 if on_gpu else 128**3, batch=8 if on_gpu else 2)
+    prior = _load_prior(prior, dev)
+    obs = vol1.data.astype(np.float64) if vol2 is None else 0.5 * (vol1.data.astype(np.float64) + vol2.data)
+    grids = _Grids.of(vol1, prior, out_voxel)
+
+    obs_m = pl.resize(obs, grids.model)
+    mask_m = _solvent_mask(obs_m, prior.voxel_size, None if mask_in is None else pl.resize(mask_in, grids.model))
+    halves_m = None if vol2 is None else (pl.resize(vol1.data, grids.model), pl.resize(vol2.data, grids.model))
+    if independent_halves:  # each half on its own, with one half's noise (from the pair)
+        runs = [(halves_m[0], halves_m, False), (halves_m[1], halves_m, False)]
+    else:  # the observation (average of the halves) with the average's noise
+        runs = [(obs_m, halves_m, True)]
+    coarse = None
+    if task == "upsample":  # the data's own grid: noise and statistics are estimated there
+        coarse = {"obs": obs, "mask": _solvent_mask(obs, float(np.mean(grids.voxel_zyx)), mask_in)}
+
+    skip = pl.pad_to(mask_m, grids.padded, 0.0)
+    plan, run_corners = pl.plan_for(grids.padded, skip, settings)
+    ticker = pl.Ticker(settings.n_steps * len(run_corners) * settings.samples * len(runs), progress, cancel)
+    ticker.emit("prepare", f"{task}: box {grids.input} -> prior grid {grids.padded}, {len(run_corners)} of {len(plan)} tiles")
+    ticker.check()
+
+    restored, stds, infos, extra = [], [], [], {}
+    for obs_i, halves_i, average in runs:
+        y, problem, stats, noise, wiener = _prepare_one(task, obs_i, halves_i, mask_m, prior,
+                                                        ratio=max(grids.input) / max(grids.model),
+                                                        coarse=coarse, wedge=wedge, average=average)
+        mean, std, info = _sample(task, prior, problem, y, wiener, skip, mask_m, grids, settings, ticker)
+        crop = tuple(slice(0, s) for s in grids.model)
+        restored.append(pl.resize(np.asarray(prior.denormalize(mean[crop], stats), dtype=np.float64), grids.output))
+        if std is not None:
+            stds.append(pl.resize(std[crop] * stats.std, grids.output))
+        infos.append(info)
+        extra.setdefault("noise_power_prior_grid", noise.tolist())
+        extra.setdefault("normalization", {"mean": stats.mean, "std": stats.std})
+    ticker.emit("finish", "masking; merging the data beyond the prior's band")
+
+    result = _finish(task, np.mean(restored, axis=0), obs, vol1, vol2, mask_in, wedge, grids, settings)
+    volume = Volume(result.astype(np.float32), grids.output_voxel_xyz, vol1.origin.copy(), {"cryofm_task": task})
+    std_vol = None
+    if stds:
+        std_out = np.sqrt(np.mean(np.square(stds), axis=0)).clip(min=0.0).astype(np.float32)
+        std_vol = Volume(std_out, grids.output_voxel_xyz, vol1.origin.copy(), {"cryofm_task": task + "_std"})
+    seconds = time.perf_counter() - started
+    observation = vol1.with_data(obs.astype(np.float32))
+    report = build_report(task, observation, volume, vol1, vol2, restored if independent_halves else None,
+                          settings=settings, infos=infos, seconds=seconds, prior=prior,
+                          extra=extra | {"prior_grid": list(grids.padded), "wedge": _jsonable(wedge)})
+    ticker.emit("finish", f"done in {seconds:.1f} s")
+    return Restoration(volume=volume, std=std_vol, input=observation, report=report)
+
+
+def _sample(task, prior, problem, y, wiener, skip, mask_m, grids: _Grids, settings, ticker):
+    """Pad the normalised data, build the masked-Wiener start/fallback, sample the posterior."""
+    solvent = float(np.median(y[mask_m < 0.5])) if np.any(mask_m < 0.5) else 0.0
+    y_p = pl.pad_to(y, grids.padded, solvent)
+    # the Wiener weights' grid (the data's) and the padded box, both by their length in Angstrom
+    data_len = float(max(n * v for n, v in zip(grids.input, grids.voxel_zyx))) if task == "upsample" \
+        else max(grids.model) * prior.voxel_size
+    w_p = resample_shells(torch.as_tensor(wiener), data_len, max(grids.padded) * prior.voxel_size, max(grids.padded) // 2)
+    fallback = _masked(pl.wiener_filter(y_p, w_p.numpy()), skip)  # the masked-Wiener estimate
+    return pl.sample_map(prior, problem, y_p, settings, skip=skip, fallback=fallback, tick=ticker)
+
+
+def _finish(task, result, obs, vol1, vol2, mask_in, wedge, grids: _Grids, settings) -> np.ndarray:
+    """Flatten the solvent (soft mask), then take the components beyond the prior's band from the
+    Wiener-weighted data."""
+    if settings.mask_output:
+        if mask_in is not None:
+            out_mask = pl.resize(mask_in, grids.output)
+        else:  # an automatic mask is trusted only where the box is mostly solvent
+            out_mask = _solvent_mask(result, float(grids.output_voxel_xyz.mean()), None)
+            if float(out_mask.mean()) > MAX_AUTO_MASK_FRACTION:
+                out_mask = None
+        if out_mask is not None:
+            result = _masked(result, np.clip(out_mask, 0.0, 1.0))
+    inside = pl.band_mask(grids.output, grids.output_voxel_xyz[::-1], grids.band_cutoff)
+    if not inside.all():
+        wiener = _input_wiener(task, vol1, vol2, mask_in, obs, wedge)
+        result = pl.merge_beyond_band(result, pl.resize(obs, grids.output), wiener, inside)
+    return result
+
+
+def _masked(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """`x` pulled to its solvent level (median where mask < 0.5) outside the soft `mask`."""
+    outside = mask < 0.5
+    level = float(np.median(x[outside])) if np.any(outside) else 0.0
+    return level + (x - level) * mask
+
+
+def _input_wiener(task, vol1, vol2, mask_in, obs, wedge) -> np.ndarray:
+    """Per-shell Wiener weights of the data on the input grid (for the band beyond the prior's)."""
+    halves = None if vol2 is None else (vol1.data.astype(np.float64), vol2.data.astype(np.float64))
+    mask = _solvent_mask(obs, float(vol1.voxel_size.mean()), mask_in) if halves is None else None
+    noise = pl.noise_from_solvent_or_halves(obs, halves, mask)
+    measured = _wedge_measured(obs.shape, wedge) if task == "wedge" else None
+    _, signal = pl.clean_stats(obs, noise, measured, halves)
+    return pl.wiener_shells(signal, noise)
+
+
+def _jsonable(value):
+    if value is None:
+        return None
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in value.items()}
+
+
+# --- the public functions ---------------------------------------------------------------------
+def denoise(data, half2=None, *, mask=None, voxel_size=None, sampler="dc", steps=None, samples=1, device="auto",
+            seed=0, prior=None, independent_halves=False, progress: ProgressFn = None,
+            cancel: CancelFn = None) -> Restoration:
+    """Denoise a map (or the average of two half maps) with the flow prior.
+
+    Args:
+        data: the map, or half map 1: `Volume`, NumPy array or torch tensor `(D, H, W)` [z, y, x].
+        half2: half map 2 (same box and voxel size), or None.  With half maps the noise power is
+            estimated from their difference; with one map from the solvent outside `mask` (or an
+            automatic mask).
+        mask: soft solvent mask on the map's grid (1 = protein), or None for an automatic one.
+        voxel_size: Angstrom, needed for bare arrays.
+        sampler: "dc" (closed-form data consistency, no back-propagation) or "fps".
+        steps: sampler steps (default per sampler, `pipeline.DEFAULT_STEPS`); samples: K >= 1.
+        device: "auto", "cpu" or "cuda"; seed: seeds a torch.Generator (no global seeding).
+        prior: a `Prior`, a weights path, or None for the shipped model.
+        independent_halves: restore each half on its own and report the FSC between them.
+        progress: called with `Progress` after every sampler step; cancel: polled between steps.
+
+    Returns:
+        `Restoration` with the input's box, voxel size and origin.
+
+    Raises:
+        CryofmInputError: bad inputs (voxel size, NaNs, a box under 16, mismatched halves).
+        Cancelled: when `cancel()` returns True.
+    """
+    return _restore("denoise", data, half2, mask=mask, voxel_size=voxel_size, sampler=sampler, steps=steps,
+                    samples=samples, device=device, seed=seed, prior=prior, independent_halves=independent_halves,
+                    progress=progress, cancel=cancel)
+
+
+def complete_wedge(data, half2=None, *, tilt_range=(-60.0, 60.0), tilt_axis="y", tilt_angles=None, mask=None,
+                   voxel_size=None, sampler="dc", steps=None, samples=1, device="auto", seed=0, prior=None,
+                   independent_halves=False, progress: ProgressFn = None, cancel: CancelFn = None) -> Restoration:
+    """Fill the missing wedge of a tomographic map (beam along z) with the flow prior.
+
+    Args:
+        tilt_range: `(min, max)` degrees inside (-90, 90); tilt_axis: "y" (default) or "x";
+        tilt_angles: the tilt series' angles (degrees; overrides `tilt_range`), e.g. from
+            `cryofm.io.star.read_tilt_angles`.
+        The other arguments as in `denoise`.
+
+    Returns:
+        `Restoration` with the input's box, voxel size and origin.
+    """
+    if tilt_angles is not None:
+        angles = tuple(float(a) for a in np.asarray(tilt_angles, dtype=np.float64).ravel())
+        tilt_range = tilt_range_from_angles(angles)
+    else:
+        angles = None
+        tilt_range = check_tilt_range(tilt_range)
+    if tilt_axis not in ("x", "y"):
+        raise CryofmInputError(f"tilt_axis must be 'x' or 'y' (the beam runs along z), got {tilt_axis!r}")
+    wedge = {"tilt_range": tilt_range, "tilt_axis": tilt_axis, "tilt_angles": angles}
+    return _restore("wedge", data, half2, mask=mask, voxel_size=voxel_size, sampler=sampler, steps=steps,
+                    samples=samples, device=device, seed=seed, prior=prior, independent_halves=independent_halves,
+                    progress=progress, cancel=cancel, wedge=wedge)
+
+
+def upsample(data, *, factor=None, target_voxel_size=None, mask=None, voxel_size=None, sampler="dc", steps=None,
+             samples=1, device="auto", seed=0, prior=None, progress: ProgressFn = None,
+             cancel: CancelFn = None) -> Restoration:
+    """Restore the spectrum beyond the map's Nyquist on a finer grid (box x factor).
+
+    Args:
+        factor: box multiplier (> 1), or target_voxel_size: Angstrom (< the input's); exactly one.
+        The other arguments as in `denoise`.
+
+    Returns:
+        `Restoration` on the finer grid: voxel size / factor, box x factor, the input's origin.
+    """
+    vol = as_volume(data, voxel_size, "data")
+    if (factor is None) == (target_voxel_size is None):
+        raise CryofmInputError("upsample needs exactly one of factor= (e.g. 2) or target_voxel_size= (Angstrom)")
+    if factor is not None:
+        factor = float(factor)
+        if not (math.isfinite(factor) and factor > 1.0):
+            raise CryofmInputError(f"factor must be > 1, got {factor}")
+        out_voxel = vol.voxel_size / factor
+    else:
+        target = float(target_voxel_size)
+        if not (math.isfinite(target) and 0 < target < float(vol.voxel_size.min())):
+            raise CryofmInputError(
+                f"target voxel size must be positive and below the input's {float(vol.voxel_size.min()):.3f} A, got {target}"
+            )
+        out_voxel = np.full(3, target)
+    return _restore("upsample", vol, None, mask=mask, voxel_size=None, sampler=sampler, steps=steps, samples=samples,
+                    device=device, seed=seed, prior=prior, independent_halves=False, progress=progress,
+                    cancel=cancel, out_voxel=out_voxel)

@@ -1,0 +1,314 @@
+"""The whole-map restoration pipeline (docs/ARCHITECTURE.md, data flow):
+
+1. resample the observation (and the halves) to the prior's voxel size (`resample_volume`);
+2. estimate the noise power per shell (half maps, or the solvent outside a given/automatic mask)
+   and the clean map's mean and standard deviation (data power minus noise power), normalise
+   with them (`prior.normalize`), pad to a multiple of `prior.divisor`;
+3. sample the posterior over the whole box when it fits, else over overlapping tiles blended
+   with a partition of unity (tiles of pure solvent take the Wiener estimate; tiles batched);
+4. undo the normalisation, resample back to the output grid, and take the Fourier components
+   beyond the prior's band from the (Wiener-weighted) data.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from cryofm.errors import Cancelled, CryofmInputError
+from cryofm.fourier import (
+    auto_mask,
+    expand_shells,
+    fourier_crop,
+    irfftn,
+    rfftn,
+    fourier_pad,
+    frequency_grid,
+    power_spectrum,
+    shell_counts,
+    shell_sum,
+)
+from cryofm.io.volume import Volume
+from cryofm.operators import noise_power_from_halves, noise_power_from_solvent
+from cryofm.prior.normalize import NormStats
+from cryofm.restore.problems import Problem
+from cryofm.restore.tiling import blend, plan_tiles
+from cryofm.restore.types import Progress
+from cryofm.sampling.dc import sample_dc
+from cryofm.sampling.fps import sample_fps
+from cryofm.sampling.grid import time_grid
+
+__all__ = ["Settings", "DEFAULT_STEPS", "DEFAULT_T_START", "sample_map", "resize", "noise_from_solvent_or_halves",
+           "clean_stats", "merge_beyond_band", "time_grid_for"]
+
+DEFAULT_STEPS = {"dc": 4, "fps": 4}
+# where the flow starts on the straight path from the masked-Wiener estimate, per (task, sampler);
+# chosen on the benchmark ground truths (benchmarks/restore.py), never on held-out maps
+DEFAULT_T_START = {("denoise", "dc"): 0.6, ("wedge", "dc"): 0.8, ("upsample", "dc"): 0.8,
+                   ("denoise", "fps"): 0.6, ("wedge", "fps"): 0.6, ("upsample", "fps"): 0.6}
+_DIMS = (-3, -2, -1)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Sampler and tiling settings.  The API and CLI set sampler, steps, samples, device and seed;
+    the other fields are the pipeline's defaults, chosen on the benchmark ground truths."""
+
+    sampler: str = "dc"
+    steps: int | None = None
+    samples: int = 1
+    device: str = "cpu"
+    seed: int = 0
+    eta: float = 0.0
+    grid: str = "uniform"
+    t_start: float = 1.0
+    init_noise: float | None = None
+    mask_output: bool = True
+    zeta: float = 1.0
+    lambda_max: float = 5.0
+    tile: int = 64
+    overlap: int = 16
+    whole_box_voxels: int = 128**3
+    batch: int = 2
+
+    def __post_init__(self) -> None:
+        if self.sampler not in ("dc", "fps"):
+            raise CryofmInputError(f"sampler must be 'dc' or 'fps', got {self.sampler!r}")
+        if self.steps is not None and int(self.steps) < 1:
+            raise CryofmInputError(f"steps must be >= 1, got {self.steps}")
+        if int(self.samples) < 1:
+            raise CryofmInputError(f"samples must be >= 1, got {self.samples}")
+        if not 0.0 < self.t_start <= 1.0:
+            raise CryofmInputError(f"t_start must be in (0, 1], got {self.t_start}")
+        if not 0.0 <= self.eta <= 1.0:
+            raise CryofmInputError(f"eta must be in [0, 1], got {self.eta}")
+
+    @property
+    def start_noise(self) -> float:
+        """Scale of the initial noise: by default 0 for one sample (the deterministic flow from the
+        noise's mean: a posterior-mean estimate, exact for a Gaussian prior) and 1 for K > 1
+        samples (posterior samples, whose mean and per-voxel std are returned)."""
+        if self.init_noise is not None:
+            return float(self.init_noise)
+        return 0.0 if self.samples == 1 else 1.0
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.steps) if self.steps is not None else DEFAULT_STEPS[self.sampler]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "steps": self.n_steps, "init_noise": self.start_noise}
+
+
+def time_grid_for(settings: "Settings") -> torch.Tensor:
+    """The sampler's time grid, from 1 to exactly 0 (`cryofm.sampling.grid.time_grid`)."""
+    return settings.t_start * time_grid(settings.n_steps, settings.grid)
+
+
+# --- grids ---------------------------------------------------------------------------------
+def resize(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Fourier crop/pad a real map to `shape` (same physical box), axis by axis as needed."""
+    shape = tuple(int(s) for s in shape)
+    if tuple(array.shape) == shape:
+        return np.asarray(array, dtype=np.float64)
+    smaller = tuple(min(a, b) for a, b in zip(array.shape, shape))
+    out = np.asarray(array, dtype=np.float64)
+    if smaller != tuple(out.shape):
+        out = fourier_crop(out, smaller)
+    if smaller != shape:
+        out = fourier_pad(out, shape)
+    return np.asarray(out)
+
+
+def model_shape(shape: tuple[int, int, int], voxel_size_zyx: np.ndarray, prior_voxel: float) -> tuple[int, ...]:
+    """Box on the prior's grid covering the same physical box: `round(n v / v_prior)` per axis."""
+    return tuple(max(2, int(round(n * float(v) / prior_voxel))) for n, v in zip(shape, voxel_size_zyx))
+
+
+def padded_shape(shape: tuple[int, ...], divisor: int, minimum: int = 16) -> tuple[int, ...]:
+    return tuple(max(minimum, int(math.ceil(s / divisor) * divisor)) for s in shape)
+
+
+def pad_to(array: np.ndarray, shape: tuple[int, ...], value: float) -> np.ndarray:
+    """Place `array` at the corner [0, 0, 0] of a box of `shape` filled with `value`."""
+    out = np.full(shape, value, dtype=np.float64)
+    out[tuple(slice(0, s) for s in array.shape)] = array
+    return out
+
+
+# --- statistics ----------------------------------------------------------------------------
+def noise_from_solvent_or_halves(obs: np.ndarray, halves: tuple[np.ndarray, np.ndarray] | None,
+                                 mask: np.ndarray, average: bool = True) -> np.ndarray:
+    """Noise power per shell `[n // 2]` of `obs` (the average of the halves when given).
+
+    Half maps: half the mean `|F1 - F2|^2` per half, halved again for their average
+    (`average=True`).  One map: the solvent outside `mask`, corrected for its volume fraction.
+    """
+    if halves is not None:
+        h1, h2 = (torch.as_tensor(h, dtype=torch.float64) for h in halves)
+        return noise_power_from_halves(h1, h2, average=average).numpy()
+    return noise_power_from_solvent(torch.as_tensor(obs, dtype=torch.float64), torch.as_tensor(mask, dtype=torch.float64)).numpy()
+
+
+def clean_stats(obs: np.ndarray, noise_shells: np.ndarray, measured: np.ndarray | None = None,
+                halves: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[NormStats, np.ndarray]:
+    """Mean and std of the clean map estimated from the data.
+
+    The clean power per shell is the cross power of the halves, `Re<F1 F2*>` (unbiased), or the
+    data power minus the noise power; both over the measured components only.  The variance sums
+    these over the components of the shells whose signal is at least 5% of the noise (shells
+    swamped by noise add estimation noise, not variance; clipping each shell at 0 instead would
+    bias the sum upwards); the per-shell signal returned for Wiener weights is clipped at 0.
+
+    Args:
+        obs: real map `(D, H, W)`; noise_shells: `[n // 2]` noise power of `obs`;
+        measured: 0/1 rfft mask or None (all); halves: the two half maps of `obs`, or None.
+
+    Returns:
+        `(NormStats(mean, std), signal_shells >= 0)`.
+    """
+    shape = obs.shape
+    m = np.ones(rfftn(obs).shape) if measured is None else np.asarray(measured, dtype=np.float64)
+    counted = np.maximum(shell_sum(m, shape), 1e-12)
+    if halves is not None:
+        cross = np.real(rfftn(halves[0]) * np.conj(rfftn(halves[1])))
+        signal = shell_sum(m * cross, shape) / counted
+    else:
+        signal = shell_sum(m * np.abs(rfftn(obs)) ** 2, shape) / counted - noise_shells
+    signal[0] = 0.0  # the mean is not part of the variance
+    # shells where the noise swamps the signal add estimation noise, not variance: leave them out
+    snr_ok = np.clip(signal, 0.0, None) > 0.05 * np.maximum(noise_shells, 1e-30)
+    var = float(np.sum((shell_counts(shape) * signal)[snr_ok])) / float(np.prod(shape))
+    floor = 1e-4 * float(obs.var())  # only guards against a non-positive estimate
+    std = math.sqrt(max(var, floor, 1e-30))
+    return NormStats(float(obs.mean()), std), np.clip(signal, 0.0, None)
+
+
+def wiener_shells(signal: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """Per-shell Wiener weight `S / (S + N)` (1 at DC)."""
+    w = signal / np.maximum(signal + noise, 1e-30)
+    w[0] = 1.0
+    return w
+
+
+def wiener_filter(array: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    return irfftn(rfftn(array) * expand_shells(weights, array.shape), array.shape)
+
+
+# --- sampling ------------------------------------------------------------------------------
+def plan_for(shape: tuple[int, ...], skip: np.ndarray | None, settings: Settings):
+    """`(plan, corners to sample)`: the whole box when it fits, else tiles; tiles where the soft
+    mask `skip` stays below 0.01 are left out."""
+    if math.prod(shape) <= settings.whole_box_voxels:
+        plan = plan_tiles(tuple(shape), max(shape), 0)
+    else:
+        plan = plan_tiles(tuple(shape), settings.tile, settings.overlap)
+    run = [c for c in plan.corners if skip is None or float(skip[plan.slices(c)].max()) >= 0.01]
+    return plan, run
+
+
+def sample_map(prior, problem: Problem, y: np.ndarray, settings: Settings, *, skip: np.ndarray | None,
+               fallback: np.ndarray, tick: Callable[[int], None]) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    """Posterior mean (and std over samples) of the normalised map `y` on the (padded) model grid.
+
+    Whole box when `y.size <= settings.whole_box_voxels`, else overlapping tiles of
+    `settings.tile` (a multiple of `prior.divisor`).  Tiles where `skip` (a soft mask) stays below
+    0.01 take `fallback` (the classical estimate) and no sampling; with `settings.t_start < 1` the
+    sampler starts at `t_start` on the straight path from `fallback`, `(1 - t) fallback + t e`.  `tick(n)` is called after every sampler step with the
+    number of tile-samples the step advanced.
+
+    Returns:
+        `(mean, std or None, info)` as float64 arrays of `y.shape`; info: tiles, run, batch.
+    """
+    plan, run = plan_for(tuple(y.shape), skip, settings)
+    corners = plan.corners
+    device = torch.device(settings.device)
+    generator = torch.Generator(device=device).manual_seed(int(settings.seed))
+    grid = time_grid_for(settings)
+    operator = problem.operator(plan.tile).to(device)
+    means, stds = [], []
+    for start in range(0, len(run), settings.batch):
+        batch = run[start:start + settings.batch]
+        ys = torch.stack([torch.as_tensor(y[plan.slices(c)], dtype=torch.float32) for c in batch])[:, None].to(device)
+        y_f = problem.data_fourier(ys)
+        # x at the first time of the grid: the straight path from the classical estimate (t_start < 1)
+        # or from 0, with `init_noise` times the path's noise (1: posterior sampling; 0: the noise's
+        # mean, whose deterministic flow gives the posterior mean exactly for a Gaussian prior)
+        start_map = torch.stack([torch.as_tensor(fallback[plan.slices(c)], dtype=torch.float32) for c in batch])
+        start_map = (start_map[:, None] if settings.t_start < 1.0 else torch.zeros_like(start_map[:, None])).to(device)
+        t0, scale = settings.t_start, settings.start_noise
+        x_init = lambda gen, m=start_map: ((1 - t0) * m  # noqa: E731
+                                           + t0 * scale * torch.randn(m.shape, generator=gen, device=device))
+        result = _run_sampler(prior, operator, y_f, grid, settings, generator, lambda i, n=len(batch): tick(n), x_init)
+        means += [(c, r) for c, r in zip(batch, result.mean[:, 0].double().cpu().numpy())]
+        if result.std is not None:
+            stds += [(c, r) for c, r in zip(batch, result.std[:, 0].double().cpu().numpy())]
+    skipped = [c for c in corners if c not in run]
+    mean = blend(plan, means + [(c, fallback[plan.slices(c)]) for c in skipped])
+    std = None
+    if settings.samples > 1:
+        std = blend(plan, stds + [(c, np.zeros(plan.tile)) for c in skipped])
+    info = {"tiles": len(corners), "tiles_sampled": len(run), "tile_shape": list(plan.tile),
+            "whole_box": len(corners) == 1}
+    return mean, std, info
+
+
+def _run_sampler(prior, operator, y_f, grid, settings: Settings, generator, callback, x_init):
+    if settings.sampler == "dc":
+        return sample_dc(prior, operator, y_f, grid, samples=settings.samples, eta=settings.eta,
+                         generator=generator, callback=callback, x_init=x_init)
+    return sample_fps(prior, operator, y_f, grid, samples=settings.samples, zeta=settings.zeta,
+                      lambda_max=settings.lambda_max, generator=generator, callback=callback, x_init=x_init)
+
+
+# --- back to the output grid -----------------------------------------------------------------
+def band_mask(out_shape: tuple[int, ...], out_voxel_zyx, cutoff: float) -> np.ndarray:
+    """Bool rfft mask of `out_shape`: True where the spatial frequency (1/A, voxel sizes
+    `out_voxel_zyx`) is below `cutoff`, the prior grid's Nyquist frequency."""
+    fz, fy, fx = frequency_grid(out_shape)  # cycles per voxel
+    vz, vy, vx = (float(v) for v in out_voxel_zyx)
+    radius = np.sqrt((fz / vz) ** 2 + (fy / vy) ** 2 + (fx / vx) ** 2)
+    return radius < cutoff
+
+
+def merge_beyond_band(restored: np.ndarray, data: np.ndarray, wiener: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Components of `restored` where `inside` (the prior's band), the Wiener-weighted `data` beyond.
+
+    Args:
+        restored, data: real maps of the output shape; wiener: per-shell weights of the data `[n // 2]`
+            on the output grid's shells (corners take the last shell's); inside: `band_mask(...)`.
+    """
+    shape = restored.shape
+    r_f = rfftn(restored)
+    d_f = rfftn(data) * expand_shells(wiener, shape)
+    return irfftn(np.where(inside, r_f, d_f), shape)
+
+
+class Ticker:
+    """Counts work units, reports `Progress` and polls the cancel hook between steps."""
+
+    def __init__(self, total: int, progress, cancel) -> None:
+        self.total, self.done, self.progress, self.cancel = int(total), 0, progress, cancel
+        self.started = time.perf_counter()
+
+    def emit(self, stage: str, message: str = "") -> None:
+        if self.progress is not None:
+            self.progress(Progress(stage, self.done, self.total, message))
+
+    def __call__(self, n: int) -> None:
+        self.done = min(self.total, self.done + int(n))
+        self.emit("sample")
+        if self.cancel is not None and self.cancel():
+            raise Cancelled("restoration cancelled by the caller")
+
+    def check(self) -> None:
+        if self.cancel is not None and self.cancel():
+            raise Cancelled("restoration cancelled by the caller")
+
+
+__all__ += ["plan_for", "Ticker", "band_mask", "wiener_shells", "wiener_filter", "model_shape", "padded_shape", "pad_to"]

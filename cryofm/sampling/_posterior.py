@@ -1,0 +1,73 @@
+"""Pieces shared by the posterior samplers: the result type, the prior's error power on a box,
+and the sample loop that gives a mean and a per-voxel standard deviation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from cryofm.fourier import expand_shells
+
+__all__ = ["PosteriorResult", "error_power_grid", "check_grid", "summarize"]
+
+ERROR_POWER_BOX = 64  # prior.error_power(t) is measured on 64^3 boxes (shells 0..31)
+
+
+@dataclass
+class PosteriorResult:
+    """Output of a posterior sampler.
+
+    mean: `[B, 1, D, H, W]` mean over the K samples of each batch item.
+    std: `[B, 1, D, H, W]` per-voxel standard deviation over the samples (None when K == 1).
+    """
+
+    mean: torch.Tensor
+    std: torch.Tensor | None
+
+
+def check_grid(grid: torch.Tensor) -> torch.Tensor:
+    """Validate a time grid: 1-D, strictly decreasing, from <= 1 to exactly 0."""
+    grid = torch.as_tensor(grid, dtype=torch.float64).flatten()
+    if grid.numel() < 2 or float(grid[-1]) != 0.0 or float(grid[0]) > 1.0 or not bool((grid[1:] < grid[:-1]).all()):
+        raise ValueError(f"the time grid must decrease strictly from at most 1 to exactly 0, got {grid.tolist()}")
+    return grid
+
+
+def resample_shells(per_shell: torch.Tensor, box: float, new_box: float, n_out: int | None = None) -> torch.Tensor:
+    """Per-shell values of a box `box` long, interpolated linearly in frequency onto the shells of
+    a box `new_box` long (shell k of a box L lies at k / L): `n_out` values (default `new_box // 2`).
+
+    Lengths are in voxels of a common voxel size, or both in Angstrom.  Clamped at the ends."""
+    n_out = int(new_box) // 2 if n_out is None else int(n_out)
+    pos = (torch.arange(n_out, dtype=torch.float64) * box / new_box).clamp(0, per_shell.shape[0] - 1)
+    lo = pos.floor().long()
+    hi = (lo + 1).clamp(max=per_shell.shape[0] - 1)
+    frac = pos - lo
+    values = per_shell.double().cpu()
+    return values[lo] * (1 - frac) + values[hi] * frac
+
+
+def error_power_grid(prior, t: float, shape: tuple[int, int, int], device) -> torch.Tensor:
+    """`prior.error_power(t)` (per shell of a 64^3 box) on the rfft grid of `shape`, float32, > 0."""
+    per_shell = torch.as_tensor(prior.error_power(float(t)), dtype=torch.float64).flatten()
+    per_shell = resample_shells(per_shell, ERROR_POWER_BOX, max(shape))
+    return expand_shells(per_shell.to(device), tuple(shape)).float().clamp_min(1e-10)
+
+
+def summarize(run: Callable[[torch.Generator | None], torch.Tensor], samples: int,
+              generator: torch.Generator | None) -> PosteriorResult:
+    """Call `run(generator)` `samples` times (each `[B, 1, D, H, W]`); mean and std over the calls."""
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    total = total_sq = None
+    for _ in range(samples):
+        x = run(generator).double()
+        total = x if total is None else total + x
+        total_sq = x**2 if total_sq is None else total_sq + x**2
+    mean = total / samples
+    std = None
+    if samples > 1:
+        std = ((total_sq / samples - mean**2).clamp_min(0) * samples / (samples - 1)).sqrt().float()
+    return PosteriorResult(mean.float(), std)

@@ -1,0 +1,170 @@
+"""Typed training configuration loaded from YAML; unknown keys are errors.
+
+Relative paths in a config are resolved against the current directory first, then against the
+repository root the config file sits in (``configs/train/NAME.yaml`` -> two folders up), so
+``../shared/data/structures`` works from the repository root.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_origin, get_type_hints
+
+from cryofm.errors import CryofmInputError
+from cryofm.prior.prior import MODEL_CONFIGS, ModelConfig
+
+__all__ = ["DataConfig", "OptimConfig", "TrainConfig", "load_train_config", "resolve_path"]
+
+
+@dataclass
+class DataConfig:
+    """Where the training patches come from and how they are augmented.
+
+    store: a patch store made by `cryofm data simulate`; when missing and `structures` is set,
+        it is simulated first (into `store`, or `<run_dir>/patches.zarr` when store is null).
+    structures: structure files/folders to simulate from.
+    validation_entries: file of held-out entry ids (flagged split=1 in the store).
+    rotations, patches_per_map, box, seed, workers: simulation settings (see SimulationSettings).
+    crop: random crop of each 64^3 patch to this side for training (the net is fully
+        convolutional; crops are standardised with the full patch's statistics); null = no crop.
+    rot90: random proper rotations of the cube (24).
+    flips: also mirror images (48 in all).  Off by default: a mirror image changes handedness
+        (alpha helices become left-handed), which real protein density never shows.
+    val_patches: validation patches for the periodic validation loss.
+    blur_prob, blur_b_max: with probability `blur_prob` a patch is blurred further, before
+        standardisation, by a B-factor uniform in [0, blur_b_max] A^2 (exp(-B s^2/4) in Fourier
+        space), so the prior also sees lower-resolution maps than the simulation's B range gives
+        (b_extra + 200 A^2 reaches d = sqrt(B)/2 ~ 8 A).  0 = off.
+    """
+
+    store: str | None = None
+    structures: list[str] = field(default_factory=list)
+    validation_entries: str | None = None
+    rotations: int = 3
+    patches_per_map: int = 3
+    box: int = 64
+    seed: int = 0
+    workers: int = 2
+    crop: int | None = 32
+    rot90: bool = True
+    flips: bool = False
+    val_patches: int = 32
+    blur_prob: float = 0.0
+    blur_b_max: float = 0.0
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with linear warm-up then cosine decay to `lr * min_lr_ratio` at `max_steps`."""
+
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.99)
+    warmup_steps: int = 200
+    min_lr_ratio: float = 0.05
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+
+
+@dataclass
+class TrainConfig:
+    """A training run.
+
+    model: a name in MODEL_CONFIGS ("default", "tiny") or a full model config mapping.
+    time_sampling: "uniform" or "logit_normal" (logit t ~ N(logit_mean, logit_std)).
+    loss_weight: "edm" (D(t) |v - v*|^2, equals the preconditioned net's unit-variance target)
+        or "uniform" (plain |v - v*|^2).
+    max_minutes: wall-clock stop for the whole run, resumed segments included (a checkpoint is
+        written), null = none.
+    checkpoint_minutes / checkpoint_every: save after this many minutes / steps (both may be set).
+    """
+
+    name: str = "default"
+    run_dir: str = "runs/default"
+    model: Any = "default"
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    batch_size: int = 8
+    max_steps: int = 10000
+    max_minutes: float | None = None
+    time_sampling: str = "logit_normal"
+    logit_mean: float = 0.0
+    logit_std: float = 1.0
+    loss_weight: str = "edm"
+    seed: int = 0
+    log_every: int = 10
+    val_every: int = 200
+    checkpoint_every: int | None = None
+    checkpoint_minutes: float | None = 10.0
+    keep_checkpoints: int = 3
+    device: str = "auto"
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.time_sampling not in ("uniform", "logit_normal"):
+            raise CryofmInputError(f"time_sampling must be 'uniform' or 'logit_normal', got {self.time_sampling!r}")
+        if self.loss_weight not in ("edm", "uniform"):
+            raise CryofmInputError(f"loss_weight must be 'edm' or 'uniform', got {self.loss_weight!r}")
+        if self.batch_size < 1 or self.max_steps < 1:
+            raise CryofmInputError(f"batch_size and max_steps must be >= 1, got {self.batch_size}, {self.max_steps}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise CryofmInputError(f"device must be auto, cpu or cuda, got {self.device!r}")
+
+    @property
+    def model_config(self) -> ModelConfig:
+        if isinstance(self.model, str):
+            if self.model not in MODEL_CONFIGS:
+                raise CryofmInputError(f"unknown model {self.model!r}; known: {sorted(MODEL_CONFIGS)}")
+            return MODEL_CONFIGS[self.model]
+        return ModelConfig.from_dict(self.model)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _build(cls, values: dict, where: str):
+    if not isinstance(values, dict):
+        raise CryofmInputError(f"{where}: expected a mapping, got {type(values).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - names
+    if unknown:
+        raise CryofmInputError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(names)}")
+    hints = get_type_hints(cls)
+    kwargs = {}
+    for k, v in values.items():
+        h = hints[k]
+        if dataclasses.is_dataclass(h):
+            v = _build(h, v, f"{where}.{k}")
+        elif get_origin(h) is tuple and isinstance(v, list):
+            v = tuple(v)
+        kwargs[k] = v
+    return cls(**kwargs)
+
+
+def resolve_path(value: str | None, config_path: Path | None) -> Path | None:
+    """A config path: absolute as is; relative to the cwd if it exists there, else to the repo root."""
+    if value is None:
+        return None
+    p = Path(value).expanduser()
+    if p.is_absolute() or p.exists() or config_path is None:
+        return p
+    root = Path(config_path).resolve().parent.parent.parent
+    alt = root / p
+    return alt if alt.exists() or alt.parent.exists() else p
+
+
+def load_train_config(path: str | os.PathLike, **overrides: Any) -> TrainConfig:
+    """Read a training YAML into a TrainConfig; `overrides` replace top-level fields."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise CryofmInputError(f"{path}: no such config file; see configs/train/ for examples")
+    values = yaml.safe_load(path.read_text()) or {}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    cfg = _build(TrainConfig, values, str(path))
+    cfg._config_path = path  # type: ignore[attr-defined]
+    return cfg

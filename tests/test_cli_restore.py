@@ -1,0 +1,136 @@
+"""`cryofm denoise | wedge | upsample`: output naming, refusal without --force, bad inputs."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import mrcfile
+import numpy as np
+import pytest
+
+from cryofm.cli.main import main
+from cryofm.io import Volume, read_map, write_map
+from cryofm.prior import Prior
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    Prior.from_config("tiny").save(path)
+    return str(path)
+
+
+def _map(n=20, voxel=1.5, seed=0):
+    rng = np.random.default_rng(seed)
+    z, y, x = np.indices((n, n, n)) - n / 2
+    blob = np.exp(-(x**2 + y**2 + (1.4 * z) ** 2) / (2 * (n / 6) ** 2))
+    return (blob + 0.05 * rng.standard_normal(blob.shape)).astype(np.float32)
+
+
+def _write(path, data, voxel=1.5, origin=(3.0, 4.0, 5.0)):
+    write_map(path, Volume(data, voxel, origin=origin))
+    return str(path)
+
+
+def _run(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_denoise_default_names_and_outputs(tmp_path, capsys, model):
+    src = _write(tmp_path / "emd_1.mrc", _map())
+    code, out, err = _run(capsys, "denoise", src, "--model", model, "--steps", "1", "--device", "cpu")
+    assert code == 0, err
+    result = read_map(tmp_path / "emd_1_denoised.mrc")
+    assert result.shape == (20, 20, 20)
+    np.testing.assert_allclose(result.voxel_size, 1.5, rtol=1e-5)
+    np.testing.assert_allclose(result.origin, (3.0, 4.0, 5.0))
+    report = json.loads((tmp_path / "emd_1_denoised.json").read_text())
+    assert report["task"] == "denoise" and report["settings"]["steps"] == 1 and report["seconds"] > 0
+    assert (tmp_path / "emd_1_denoised.png").stat().st_size > 0
+    assert not (tmp_path / "emd_1_denoised_std.mrc").exists()
+
+
+def test_half_maps_are_named_from_their_common_stem(tmp_path, capsys, model):
+    (tmp_path / "a").mkdir()
+    h1 = _write(tmp_path / "a" / "run_half1_class001_unfil.mrc", _map(seed=1))
+    h2 = _write(tmp_path / "run_half2_class001_unfil.mrc", _map(seed=2))
+    code, _, err = _run(capsys, "denoise", h1, h2, "--model", model, "--steps", "1", "--device", "cpu",
+                        "--samples", "2", "--independent-halves")
+    assert code == 0, err
+    assert (tmp_path / "a" / "run_half_class001_unfil_denoised.mrc").exists()
+    assert (tmp_path / "a" / "run_half_class001_unfil_denoised_std.mrc").exists()
+    report = json.loads((tmp_path / "a" / "run_half_class001_unfil_denoised.json").read_text())
+    assert "fsc_halves_after" in report
+
+
+def test_wedge_and_upsample_boxes_and_explicit_output(tmp_path, capsys, model):
+    src = _write(tmp_path / "tomo.mrc", _map(16))
+    out = tmp_path / "filled.mrc"
+    code, _, err = _run(capsys, "wedge", src, "--tilt-range", "-50", "50", "--model", model, "--steps", "1",
+                        "--device", "cpu", "-o", str(out))
+    assert code == 0, err
+    assert read_map(out).shape == (16, 16, 16) and (tmp_path / "filled.json").exists()
+    code, _, err = _run(capsys, "upsample", src, "--factor", "2", "--model", model, "--steps", "1", "--device", "cpu")
+    assert code == 0, err
+    up = read_map(tmp_path / "tomo_upsampled.mrc")
+    assert up.shape == (32, 32, 32)
+    np.testing.assert_allclose(up.voxel_size, 0.75, rtol=1e-5)
+
+
+def test_existing_output_is_refused_and_nothing_is_touched(tmp_path, capsys, model):
+    src = _write(tmp_path / "m.mrc", _map())
+    (tmp_path / "m_denoised.png").write_bytes(b"keep me")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, _, err = _run(capsys, "denoise", src, "--model", model, "--steps", "1", "--device", "cpu")
+    assert code == 2
+    assert err.startswith("cryofm: error:") and len(err.strip().splitlines()) == 1 and "--force" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert (tmp_path / "m_denoised.png").read_bytes() == b"keep me"
+    code, _, err = _run(capsys, "denoise", src, "--model", model, "--steps", "1", "--device", "cpu", "--force")
+    assert code == 0, err
+    assert (tmp_path / "m_denoised.png").read_bytes()[:4] == b"\x89PNG"
+    # never over an input, even with --force
+    code, _, err = _run(capsys, "denoise", src, "--model", model, "--steps", "1", "-o", src, "--force")
+    assert code == 2 and "input" in err
+
+
+def _nan_map(path):
+    data = _map()
+    data[3, 4, 5] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # mrcfile warns about the NaN we write on purpose
+        with mrcfile.new(path) as m:
+            m.set_data(data)
+            m.voxel_size = 1.5
+    return str(path)
+
+
+def _zero_voxel_map(path):
+    with mrcfile.new(path) as m:
+        m.set_data(_map())
+        m.voxel_size = 0.0
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "make_args",
+    [
+        lambda d: ["denoise", _write(d / "a.mrc", _map(20)), _write(d / "b.mrc", _map(24))],
+        lambda d: ["denoise", _write(d / "a.mrc", _map(20)), _write(d / "b.mrc", _map(20), voxel=1.2)],
+        lambda d: ["denoise", _write(d / "small.mrc", _map(12))],
+        lambda d: ["denoise", _nan_map(d / "nan.mrc")],
+        lambda d: ["denoise", _zero_voxel_map(d / "zero.mrc")],
+        lambda d: ["wedge", _write(d / "a.mrc", _map(20)), "--tilt-range", "-95", "60"],
+        lambda d: ["upsample", _write(d / "a.mrc", _map(20))],
+    ],
+)
+def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, model, make_args):
+    args = make_args(tmp_path) + ["--model", model, "--steps", "1"]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, _, err = _run(capsys, *args)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
