@@ -1,7 +1,7 @@
 """Shared pytest fixtures.
 
 `data_dir` is the repository's ``data/`` folder (small sample maps, see data/README.md);
-tests never read /work/shared.
+tests never read ../shared.
 """
 
 from __future__ import annotations
