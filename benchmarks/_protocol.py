@@ -30,7 +30,7 @@ from cryofm.fourier import (
     irfftn,
     rfftn,
 )
-from cryofm.io import Volume, read_map
+from cryofm.io import read_map
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
@@ -144,6 +144,19 @@ def fsc_auc(a: np.ndarray, truth: np.ndarray) -> float:
     """Mean FSC over shells 1 .. n/2 - 1 against the ground truth, full box, no mask."""
     curve = np.asarray(fsc_curve(np.asarray(a, dtype=np.float64), np.asarray(truth, dtype=np.float64)))
     return float(np.mean(curve[1:]))
+
+
+def correlation_beyond(a: np.ndarray, truth: np.ndarray, band_shape) -> float:
+    """Fourier correlation with the truth over the components a grid of `band_shape` (same box)
+    cannot hold (|k| beyond its Nyquist on some axis): the spectrum an upsampling had to invent."""
+    fa, ft = np.asarray(rfftn(np.asarray(a, np.float64))), np.asarray(rfftn(np.asarray(truth, np.float64)))
+    k = [np.abs(np.fft.fftfreq(n, 1.0 / n)) for n in truth.shape[:2]] + [np.arange(truth.shape[2] // 2 + 1)]
+    inside = (2 * k[0][:, None, None] <= band_shape[0]) & (2 * k[1][None, :, None] <= band_shape[1]) \
+        & (2 * k[2][None, None, :] <= band_shape[2])
+    out = ~inside
+    num = np.real(np.sum(fa[out] * np.conj(ft[out])))
+    den = np.sqrt(np.sum(np.abs(fa[out]) ** 2) * np.sum(np.abs(ft[out]) ** 2))
+    return float(num / den) if den > 0 else 0.0
 
 
 def masked(x: np.ndarray) -> np.ndarray:

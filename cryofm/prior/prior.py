@@ -107,7 +107,9 @@ class Prior:
 
     def __init__(self, net: VelocityNet, config: ModelConfig, *, error_power_t: torch.Tensor | None = None,
                  error_power_value: torch.Tensor | None = None, metadata: dict | None = None) -> None:
-        self.net = net.eval()
+        # Frozen for inference: no autograd graph is built unless the caller's x requires grad,
+        # as `fps` does to back-propagate its data misfit through the network.
+        self.net = net.eval().requires_grad_(False)
         self.config = config
         self.metadata = dict(metadata or {})
         if error_power_t is None:
@@ -151,8 +153,7 @@ class Prior:
                 f"multiple of prior.divisor"
             )
         tt = _as_time(t, x.shape[0], x.device)
-        with torch.no_grad():
-            return self.net(x.float(), tt).float()
+        return self.net(x.float(), tt).float()
 
     def x_hat(self, x_t: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
         """One-step estimate of the clean patch, `x_t - t v(x_t, t)` [B, 1, D, H, W]."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -22,18 +22,15 @@ import torch
 
 from cryofm.errors import Cancelled, CryofmInputError
 from cryofm.fourier import (
-    auto_mask,
     expand_shells,
     fourier_crop,
     irfftn,
     rfftn,
     fourier_pad,
     frequency_grid,
-    power_spectrum,
     shell_counts,
     shell_sum,
 )
-from cryofm.io.volume import Volume
 from cryofm.operators import noise_power_from_halves, noise_power_from_solvent
 from cryofm.prior.normalize import NormStats
 from cryofm.restore.problems import Problem
@@ -43,8 +40,9 @@ from cryofm.sampling.dc import sample_dc
 from cryofm.sampling.fps import sample_fps
 from cryofm.sampling.grid import time_grid
 
-__all__ = ["Settings", "DEFAULT_STEPS", "DEFAULT_T_START", "sample_map", "resize", "noise_from_solvent_or_halves",
-           "clean_stats", "merge_beyond_band", "time_grid_for"]
+__all__ = ["Settings", "DEFAULT_STEPS", "DEFAULT_T_START", "sample_map", "plan_for", "resize",
+           "noise_from_solvent_or_halves", "clean_stats", "merge_beyond_band", "time_grid_for", "Ticker",
+           "band_mask", "wiener_shells", "wiener_filter", "model_shape", "padded_shape", "pad_to"]
 
 DEFAULT_STEPS = {"dc": 4, "fps": 4}
 # where the flow starts on the straight path from the masked-Wiener estimate, per (task, sampler);
@@ -310,5 +308,3 @@ class Ticker:
         if self.cancel is not None and self.cancel():
             raise Cancelled("restoration cancelled by the caller")
 
-
-__all__ += ["plan_for", "Ticker", "band_mask", "wiener_shells", "wiener_filter", "model_shape", "padded_shape", "pad_to"]

@@ -15,7 +15,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-__all__ = ["TilePlan", "plan_tiles", "blend", "tile_window"]
+__all__ = ["TilePlan", "plan_tiles", "blend", "tile_window", "map_tiles"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,3 @@ def blend(plan: TilePlan, results: Iterable[tuple[tuple[int, int, int], np.ndarr
 def map_tiles(volume: np.ndarray, plan: TilePlan, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """Apply `fn` to every tile of `volume` and blend the results (a reference, used in tests)."""
     return blend(plan, ((c, fn(volume[plan.slices(c)])) for c in plan.corners))
-
-
-__all__.append("map_tiles")

@@ -14,9 +14,8 @@ normalised to unit root-mean-square per voxel and weighted by
 
     x_t' = x_t + (t' - t) v  -  (t - t') zeta min(lambda_max, t/(1-t)) grad L / rms(grad L).
 
-If the prior's `velocity` is not differentiable (it runs under `torch.no_grad`), autograd drops
-the network's Jacobian and the gradient is taken through `x_hat = x_t - t v` with `v` held fixed:
-the identity-Jacobian approximation of guided samplers that skip back-propagation.
+`cryofm.prior.Prior.velocity` is differentiable in `x` (its weights are frozen, so a graph is
+built only because `x` requires grad here), so the gradient includes the network's Jacobian.
 """
 
 from __future__ import annotations
