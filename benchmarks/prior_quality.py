@@ -76,9 +76,9 @@ def images(prior, store: Path | None, out: Path, samples: int, steps: int, seed:
     fig.tight_layout()
     fig.savefig(out / "prior_samples.png", dpi=100)
     plt.close(fig)
-    freq = np.arange(32) / (64 * prior.voxel_size)
+    freq = np.arange(1, 32) / (64 * prior.voxel_size)  # shell 0 (the mean) is 0 after standardisation
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.semilogy(freq, shell_power(xs).mean(0).numpy(), label=f"samples (n={samples})")
+    ax.semilogy(freq, shell_power(xs).mean(0).numpy()[1:], label=f"samples (n={samples})")
     if store is not None and store.exists():
         from cryofm.datasets import SPLIT_TRAIN, PatchStore
         from cryofm.prior import standardize
@@ -87,7 +87,7 @@ def images(prior, store: Path | None, out: Path, samples: int, steps: int, seed:
         idx = s.indices(SPLIT_TRAIN)
         pick = idx[np.linspace(0, len(idx) - 1, 32).round().astype(int)]
         data = torch.stack([torch.from_numpy(standardize(s.patches[int(i)].astype(np.float32))[0]) for i in pick])
-        ax.semilogy(freq, shell_power(data).mean(0).numpy(), label="training patches (n=32)")
+        ax.semilogy(freq, shell_power(data).mean(0).numpy()[1:], label="training patches (n=32)")
     ax.set_xlabel("spatial frequency (1/A)")
     ax.set_ylabel("mean power per shell (standardised)")
     ax.legend()
