@@ -27,6 +27,7 @@ install-test: $(VENV)/.test
 
 demo: install
 	$(VENV)/bin/cryofm info data/emd_3488/emd_3488.mrc
+	mkdir -p out
 	$(VENV)/bin/cryofm denoise data/emd_3488/emd_3488.mrc -o out/emd_3488_denoised.mrc --force
 	@echo "demo: restored map, report (JSON) and figure (PNG) are in out/"
 

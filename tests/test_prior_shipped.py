@@ -1,5 +1,6 @@
-"""The shipped weights: load offline, honour the contract, and beat the oracle Wiener filter on
-real maps that were never trained on (EMD-3488, EMD-5168, resampled to 1.5 A)."""
+"""The shipped weights: load offline, honour the contract, beat the oracle Wiener filter on
+simulated maps of models outside the corpus, and do not regress on two real maps (EMD-3488,
+EMD-5168), where they do not yet beat it (see the model card)."""
 
 from __future__ import annotations
 
