@@ -28,6 +28,7 @@ _LAZY = {
     "complete_wedge": "cryofm.restore",
     "upsample": "cryofm.restore",
     "Restoration": "cryofm.restore",
+    "Progress": "cryofm.restore",
 }
 
 __all__ = ["Volume", "CryofmInputError", "Cancelled", "__version__", *_LAZY]
