@@ -38,7 +38,7 @@ from .noise import (
     wiener_average,
 )
 from .resample import fourier_crop, fourier_pad, resample, resample_volume
-from .shells import expand_shells, power_spectrum, shell_average, shell_counts, shell_sum
+from .shells import expand_shells, power_spectrum, resample_shells, shell_average, shell_counts, shell_sum
 
 __all__ = [
     # transforms (last three axes, ortho)
@@ -60,6 +60,7 @@ __all__ = [
     "shell_counts",
     "power_spectrum",
     "expand_shells",
+    "resample_shells",
     # FSC
     "FSCResult",
     "MaskedFSCResult",

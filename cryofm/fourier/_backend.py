@@ -179,21 +179,27 @@ def rfft_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
     return nz, ny, nx // 2 + 1
 
 
+def _fft(kind: str, x: Any, **kwargs: Any) -> Any:
+    """Call the library's `fft.<kind>` over the last three axes with ortho norm (the one
+    dispatch behind `rfftn`, `irfftn`, `fftn` and `ifftn`)."""
+    name = backend_name(x)
+    if name == "torch":
+        import torch
+
+        return getattr(torch.fft, kind)(x, dim=_AXES, norm="ortho", **kwargs)
+    if name == "cupy":
+        import cupy
+
+        return getattr(cupy.fft, kind)(x, axes=_AXES, norm="ortho", **kwargs)
+    return getattr(scipy.fft, kind)(x, axes=_AXES, norm="ortho", workers=-1, **kwargs)
+
+
 def rfftn(x: Any) -> Any:
     """Real-to-complex FFT of ``x`` [..., nz, ny, nx] over the last three axes, ortho norm.
 
     Returns [..., nz, ny, nx // 2 + 1], complex64 for float32 input, complex128 for float64.
     """
-    name = backend_name(x)
-    if name == "torch":
-        import torch
-
-        return torch.fft.rfftn(x, dim=_AXES, norm="ortho")
-    if name == "cupy":
-        import cupy
-
-        return cupy.fft.rfftn(x, axes=_AXES, norm="ortho")
-    return scipy.fft.rfftn(x, axes=_AXES, norm="ortho", workers=-1)
+    return _fft("rfftn", x)
 
 
 def irfftn(f: Any, shape: tuple[int, ...]) -> Any:
@@ -201,45 +207,17 @@ def irfftn(f: Any, shape: tuple[int, ...]) -> Any:
 
     ``shape``: the real-space shape; only its last three entries are used.
     """
-    s = tuple(int(n) for n in shape[-3:])
-    name = backend_name(f)
-    if name == "torch":
-        import torch
-
-        return torch.fft.irfftn(f, s=s, dim=_AXES, norm="ortho")
-    if name == "cupy":
-        import cupy
-
-        return cupy.fft.irfftn(f, s=s, axes=_AXES, norm="ortho")
-    return scipy.fft.irfftn(f, s=s, axes=_AXES, norm="ortho", workers=-1)
+    return _fft("irfftn", f, s=tuple(int(n) for n in shape[-3:]))
 
 
 def fftn(x: Any) -> Any:
     """Complex FFT over the last three axes, ortho norm: [..., nz, ny, nx] -> same shape."""
-    name = backend_name(x)
-    if name == "torch":
-        import torch
-
-        return torch.fft.fftn(x, dim=_AXES, norm="ortho")
-    if name == "cupy":
-        import cupy
-
-        return cupy.fft.fftn(x, axes=_AXES, norm="ortho")
-    return scipy.fft.fftn(x, axes=_AXES, norm="ortho", workers=-1)
+    return _fft("fftn", x)
 
 
 def ifftn(f: Any) -> Any:
     """Inverse of `fftn` over the last three axes, ortho norm (complex output)."""
-    name = backend_name(f)
-    if name == "torch":
-        import torch
-
-        return torch.fft.ifftn(f, dim=_AXES, norm="ortho")
-    if name == "cupy":
-        import cupy
-
-        return cupy.fft.ifftn(f, axes=_AXES, norm="ortho")
-    return scipy.fft.ifftn(f, axes=_AXES, norm="ortho", workers=-1)
+    return _fft("ifftn", f)
 
 
 def scatter_add_last(values: Any, index: Any, n_bins: int) -> Any:

@@ -86,6 +86,18 @@ class MaskedFSCResult(FSCResult):
         return max(self.box) * self.voxel_size / self.randomize_shell
 
 
+def _checked_pair(a: Any, b: Any) -> tuple[Any, Any]:
+    """Both maps checked (finite, 3D) and on the same box, else `CryofmInputError`."""
+    a = check_map(a, "a")
+    b = check_map(b, "b")
+    if tuple(a.shape[-3:]) != tuple(b.shape[-3:]):
+        raise CryofmInputError(
+            f"the two maps have boxes {tuple(a.shape[-3:])} and {tuple(b.shape[-3:])}; "
+            "an FSC needs maps on the same grid (resample or crop one)"
+        )
+    return a, b
+
+
 def _pair(a: Any, b: Any, voxel_size: Any) -> tuple[Any, Any, float]:
     a, vs_a = unwrap(a, voxel_size, "a")
     b, vs_b = unwrap(b, voxel_size, "b")
@@ -94,13 +106,7 @@ def _pair(a: Any, b: Any, voxel_size: Any) -> tuple[Any, Any, float]:
             f"the two maps have voxel sizes {vs_a} A and {vs_b} A; resample one onto the other's grid"
         )
     vs = vs_a if vs_a is not None else (vs_b if vs_b is not None else 1.0)
-    a = check_map(a, "a")
-    b = check_map(b, "b")
-    if tuple(a.shape[-3:]) != tuple(b.shape[-3:]):
-        raise CryofmInputError(
-            f"the two maps have boxes {tuple(a.shape[-3:])} and {tuple(b.shape[-3:])}; "
-            "an FSC needs maps on the same grid (resample or crop one)"
-        )
+    a, b = _checked_pair(a, b)
     if _backend.backend_name(a) != _backend.backend_name(b):
         b = match_library(b, a, "b")
     return a, b, vs
@@ -116,13 +122,7 @@ def fsc_curve(a: Any, b: Any) -> Any:
         [..., n_shells] in the namespace, device and precision of the input (float32 for
         float32 maps); differentiable in torch.  A shell where either map has no power gives 0.
     """
-    a = check_map(a, "a")
-    b = check_map(b, "b")
-    if tuple(a.shape[-3:]) != tuple(b.shape[-3:]):
-        raise CryofmInputError(
-            f"the two maps have boxes {tuple(a.shape[-3:])} and {tuple(b.shape[-3:])}; "
-            "an FSC needs maps on the same grid"
-        )
+    a, b = _checked_pair(a, b)
     xp = _backend.namespace(a, b)
     fa = _backend.rfftn(a)
     fb = _backend.rfftn(b)

@@ -19,7 +19,7 @@ from . import _backend
 from ._checks import check_map, check_shape
 from .grids import _grid, hermitian_weight, n_shells
 
-__all__ = ["expand_shells", "power_spectrum", "shell_average", "shell_counts", "shell_sum"]
+__all__ = ["expand_shells", "power_spectrum", "resample_shells", "shell_average", "shell_counts", "shell_sum"]
 
 
 def _as_fourier_values(values: Any, dims: tuple[int, int, int], like: Any) -> Any:
@@ -150,3 +150,19 @@ def expand_shells(per_shell: Any, shape: Any, *, fill: float | None = None, like
         outside = shells >= length
         out = xp.where(outside, xp.asarray(fill, dtype=out.dtype, device=array_api_compat.device(out)), out)
     return out
+
+
+def resample_shells(per_shell: "torch.Tensor", box: float, new_box: float, n_out: int | None = None) -> "torch.Tensor":
+    """Per-shell values of a box `box` long, interpolated linearly in frequency onto the shells of
+    a box `new_box` long (shell k of a box L lies at k / L): `n_out` values (default `new_box // 2`).
+
+    Lengths are in voxels of a common voxel size, or both in Angstrom.  Clamped at the ends."""
+    import torch
+
+    n_out = int(new_box) // 2 if n_out is None else int(n_out)
+    pos = (torch.arange(n_out, dtype=torch.float64) * box / new_box).clamp(0, per_shell.shape[0] - 1)
+    lo = pos.floor().long()
+    hi = (lo + 1).clamp(max=per_shell.shape[0] - 1)
+    frac = pos - lo
+    values = per_shell.double().cpu()
+    return values[lo] * (1 - frac) + values[hi] * frac

@@ -20,7 +20,7 @@ from cryofm.restore._inputs import as_volume, check_pair, resolve_device
 from cryofm.restore.problems import DenoiseProblem, Problem, UpsampleProblem, WedgeProblem
 from cryofm.restore.report import build_report
 from cryofm.restore.types import Progress, Restoration
-from cryofm.sampling._posterior import resample_shells
+from cryofm.fourier import resample_shells
 
 __all__ = ["denoise", "complete_wedge", "upsample"]
 

@@ -15,7 +15,7 @@ import torch
 from cryofm.fourier import expand_shells
 from cryofm.operators import DenoiseOperator, UpsampleOperator, WedgeOperator
 from cryofm.operators.base import DiagonalOperator
-from cryofm.sampling._posterior import resample_shells
+from cryofm.fourier import resample_shells
 
 __all__ = ["Problem", "DenoiseProblem", "WedgeProblem", "UpsampleProblem"]
 

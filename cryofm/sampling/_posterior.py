@@ -8,7 +8,7 @@ from typing import Callable
 
 import torch
 
-from cryofm.fourier import expand_shells
+from cryofm.fourier import expand_shells, resample_shells
 
 __all__ = ["PosteriorResult", "error_power_grid", "check_grid", "summarize"]
 
@@ -33,20 +33,6 @@ def check_grid(grid: torch.Tensor) -> torch.Tensor:
     if grid.numel() < 2 or float(grid[-1]) != 0.0 or float(grid[0]) > 1.0 or not bool((grid[1:] < grid[:-1]).all()):
         raise ValueError(f"the time grid must decrease strictly from at most 1 to exactly 0, got {grid.tolist()}")
     return grid
-
-
-def resample_shells(per_shell: torch.Tensor, box: float, new_box: float, n_out: int | None = None) -> torch.Tensor:
-    """Per-shell values of a box `box` long, interpolated linearly in frequency onto the shells of
-    a box `new_box` long (shell k of a box L lies at k / L): `n_out` values (default `new_box // 2`).
-
-    Lengths are in voxels of a common voxel size, or both in Angstrom.  Clamped at the ends."""
-    n_out = int(new_box) // 2 if n_out is None else int(n_out)
-    pos = (torch.arange(n_out, dtype=torch.float64) * box / new_box).clamp(0, per_shell.shape[0] - 1)
-    lo = pos.floor().long()
-    hi = (lo + 1).clamp(max=per_shell.shape[0] - 1)
-    frac = pos - lo
-    values = per_shell.double().cpu()
-    return values[lo] * (1 - frac) + values[hi] * frac
 
 
 def error_power_grid(prior, t: float, shape: tuple[int, int, int], device) -> torch.Tensor:
