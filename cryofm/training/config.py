@@ -38,6 +38,14 @@ class DataConfig:
         standardisation, by a B-factor uniform in [0, blur_b_max] A^2 (exp(-B s^2/4) in Fourier
         space), so the prior also sees lower-resolution maps than the simulation's B range gives
         (b_extra + 200 A^2 reaches d = sqrt(B)/2 ~ 8 A).  0 = off.
+    crop_choices: when set, each step crops its whole batch to a side drawn uniformly from this
+        list (e.g. [48, 48, 64]: mostly cheap crops, full patches often enough to learn the
+        lowest shells of a 64^3 box); `crop` then only sets the validation crop.
+    map_like_prob: probability that a patch is made to look like a deposited map instead of being
+        blurred (cryofm.training.map_like: low-pass at a resolution drawn log-uniformly from
+        `map_like_resolution`, B from `map_like_b` (negative sharpens), lowest shells damped by a
+        fraction from `map_like_low_damp`, band-limited noise of relative std from
+        `map_like_noise`).  0 = off.
     """
 
     store: str | None = None
@@ -54,6 +62,12 @@ class DataConfig:
     val_patches: int = 32
     blur_prob: float = 0.0
     blur_b_max: float = 0.0
+    crop_choices: list[int] = field(default_factory=list)
+    map_like_prob: float = 0.0
+    map_like_resolution: tuple[float, float] = (2.8, 10.0)
+    map_like_b: tuple[float, float] = (-150.0, 50.0)
+    map_like_low_damp: tuple[float, float] = (0.0, 0.9)
+    map_like_noise: tuple[float, float] = (0.0, 0.5)
 
 
 @dataclass
@@ -80,6 +94,9 @@ class TrainConfig:
     max_minutes: wall-clock stop for the whole run, resumed segments included (a checkpoint is
         written), null = none.
     checkpoint_minutes / checkpoint_every: save after this many minutes / steps (both may be set).
+    init_weights: a prior's .safetensors (e.g. the shipped default) to start from: fine-tuning
+        with a fresh optimiser and schedule; its model config must match `model`.  Ignored when
+        resuming (the checkpoint has the weights).
     """
 
     name: str = "default"
@@ -102,6 +119,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     device: str = "auto"
     threads: int | None = None
+    init_weights: str | None = None
 
     def __post_init__(self) -> None:
         if self.time_sampling not in ("uniform", "logit_normal"):

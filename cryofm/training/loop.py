@@ -32,6 +32,7 @@ from cryofm.training.checkpoint import latest_checkpoint, load_checkpoint, save_
 from cryofm.training.config import TrainConfig, resolve_path
 from cryofm.training.distributed import DistInfo, setup_distributed, teardown_distributed
 from cryofm.training.ema import EMA
+from cryofm.training.map_like import draw_map_like, map_like
 from cryofm.training.schedule import lr_factor, sample_time
 
 __all__ = ["TrainResult", "train", "prepare_store", "flow_loss"]
@@ -105,10 +106,13 @@ class _Patches:
     def __len__(self) -> int:
         return len(self.indices)
 
-    def get(self, i: int, blur_b: float = 0.0) -> torch.Tensor:
+    def get(self, i: int, blur_b: float = 0.0, transform=None) -> torch.Tensor:
+        """Patch i, blurred by `blur_b` or passed through `transform(raw, voxel_size)`, standardised."""
         raw = self.cache[i] if self.cache is not None else self.store.patches[int(self.indices[i])]
         raw = np.asarray(raw, dtype=np.float32)
-        if blur_b > 0:
+        if transform is not None:
+            raw = transform(raw, self.store.voxel_size)
+        elif blur_b > 0:
             raw = _blur(raw, blur_b, self.store.voxel_size)
         x, _ = standardize(raw)
         return torch.from_numpy(x)
@@ -124,6 +128,16 @@ def _blur(x: np.ndarray, b: float, voxel_size: float) -> np.ndarray:
     return np.fft.irfftn(f3, s=x.shape[-3:], axes=(-3, -2, -1)).astype(np.float32)
 
 
+def _init_from(net: VelocityNet, path: Path) -> None:
+    """Load a prior's weights (safetensors only) into `net` to fine-tune them."""
+    from cryofm.prior.prior import Prior
+
+    try:
+        net.load_state_dict(Prior.load(path).net.state_dict())
+    except RuntimeError as exc:
+        raise CryofmInputError(f"init_weights {path}: weights do not fit the config's model ({exc})") from exc
+
+
 def _step_generator(seed: int, rank: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed(zlib.crc32(f"{seed}/{rank}/{step}".encode()))
 
@@ -136,14 +150,28 @@ def _epoch_indices(n: int, seed: int, epoch: int, info: DistInfo) -> torch.Tenso
     return perm[info.rank :: info.world]
 
 
+def _map_like_transform(cfg: TrainConfig, gen: torch.Generator):
+    """With probability map_like_prob, a transform making the raw patch look like a deposited map."""
+    dc = cfg.data
+    if dc.map_like_prob <= 0 or float(torch.rand(1, generator=gen)) >= dc.map_like_prob:
+        return None
+    d = draw_map_like(gen, resolution=dc.map_like_resolution, b_factor=dc.map_like_b,
+                      low_damp=dc.map_like_low_damp, noise=dc.map_like_noise)
+    return lambda raw, voxel_size: map_like(raw, voxel_size, d, gen)
+
+
 def _batch(patches: _Patches, ids, cfg: TrainConfig, gen: torch.Generator, syms) -> torch.Tensor:
     xs = []
+    crop = cfg.data.crop
+    if cfg.data.crop_choices:
+        crop = cfg.data.crop_choices[int(torch.randint(len(cfg.data.crop_choices), (1,), generator=gen))]
     for i in ids:
+        transform = _map_like_transform(cfg, gen)
         b = 0.0
-        if cfg.data.blur_prob > 0:
+        if transform is None and cfg.data.blur_prob > 0:
             u = torch.rand(2, generator=gen)
             b = float(u[1]) * cfg.data.blur_b_max if float(u[0]) < cfg.data.blur_prob else 0.0
-        x = random_crop(patches.get(int(i), b), cfg.data.crop, gen)
+        x = random_crop(patches.get(int(i), b, transform), crop, gen)
         if len(syms) > 1:
             x = apply_symmetry(x, syms[int(torch.randint(len(syms), (1,), generator=gen))])
         xs.append(x)
@@ -227,10 +255,15 @@ def _train(cfg, info, dev, resume, stop_at, progress, tqdm) -> TrainResult:
         if len(vp) else torch.zeros(0)
 
     mcfg = cfg.model_config
-    if crop % mcfg.unet.divisor:
-        raise CryofmInputError(f"training box {crop} is not a multiple of the model divisor {mcfg.unet.divisor}")
+    for side in [crop, *cfg.data.crop_choices]:
+        if side % mcfg.unet.divisor or side > store.box:
+            raise CryofmInputError(f"training crop {side} must be a multiple of the model divisor "
+                                   f"{mcfg.unet.divisor} and at most the store's box {store.box}")
     torch.manual_seed(cfg.seed)
-    net = VelocityNet(mcfg.unet).to(dev)
+    net = VelocityNet(mcfg.unet)
+    if cfg.init_weights and not resume:
+        _init_from(net, resolve_path(cfg.init_weights, cp))
+    net = net.to(dev)
     ema = EMA(net, cfg.optim.ema_decay)
     ema_net = copy.deepcopy(net).eval()
     model = torch.nn.parallel.DistributedDataParallel(net) if info.enabled else net

@@ -1,0 +1,106 @@
+"""Map-like augmentation, crop choices and fine-tuning from a prior's weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from cryofm.errors import CryofmInputError
+from cryofm.prior import Prior
+from cryofm.training import load_train_config, prepare_store, train
+from cryofm.training.map_like import MapLikeDraw, draw_map_like, map_like
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY_YAML = ROOT / "configs" / "train" / "tiny.yaml"
+
+
+def _radius(n: int, voxel_size: float) -> np.ndarray:
+    f = np.fft.fftfreq(n) / voxel_size
+    fx = np.fft.rfftfreq(n) / voxel_size
+    return np.sqrt(f[:, None, None] ** 2 + f[None, :, None] ** 2 + fx[None, None, :] ** 2)
+
+
+def _blob(n: int = 32, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, n, n)).astype(np.float32)
+
+
+def test_identity_draw_changes_nothing():
+    x = _blob()
+    d = MapLikeDraw(resolution=0.5, edge=0.01, b_factor=0.0, low_damp=0.0, low_scale=20.0, noise=0.0)
+    np.testing.assert_allclose(map_like(x, 1.5, d, torch.Generator()), x, atol=1e-5)
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.4])
+def test_low_pass_leaves_nothing_beyond_the_edge(noise):
+    x = _blob()
+    d = MapLikeDraw(resolution=6.0, edge=0.1, b_factor=-120.0, low_damp=0.5, low_scale=30.0, noise=noise)
+    y = map_like(x, 1.5, d, torch.Generator().manual_seed(3))
+    fy = np.abs(np.fft.rfftn(y)) ** 2
+    s = _radius(32, 1.5)
+    beyond, inside = fy[s > 1.1 / 6.0].sum(), fy[s < 0.9 / 6.0].sum()
+    assert beyond < 1e-8 * inside
+    # sharpening raised the band just below the cut-off relative to the lowest shells (damped)
+    fx = np.abs(np.fft.rfftn(x)) ** 2
+    band, low = (s > 0.12) & (s < 0.9 / 6.0), (s > 0) & (s < 1 / 40)
+    assert (fy[band].mean() / fx[band].mean()) > 2 * (fy[low].mean() / fx[low].mean())
+
+
+def test_noise_has_the_asked_relative_std_and_is_reproducible():
+    x = _blob()
+    base = MapLikeDraw(resolution=4.0, edge=0.1, b_factor=0.0, low_damp=0.0, low_scale=30.0, noise=0.0)
+    noisy = MapLikeDraw(**{**base.__dict__, "noise": 0.3})
+    y0 = map_like(x, 1.5, base, torch.Generator())
+    y = map_like(x, 1.5, noisy, torch.Generator().manual_seed(7))
+    assert float((y - y0).std() / y0.std()) == pytest.approx(0.3, rel=1e-3)
+    np.testing.assert_array_equal(y, map_like(x, 1.5, noisy, torch.Generator().manual_seed(7)))
+    assert not np.array_equal(y, map_like(x, 1.5, noisy, torch.Generator().manual_seed(8)))
+
+
+def test_draws_stay_in_their_ranges():
+    g = torch.Generator().manual_seed(0)
+    draws = [draw_map_like(g, resolution=(3.0, 9.0), b_factor=(-100.0, 0.0), noise=(0.1, 0.2)) for _ in range(200)]
+    res = np.array([d.resolution for d in draws])
+    assert res.min() >= 3.0 and res.max() <= 9.0
+    assert np.mean(res < np.sqrt(27.0)) == pytest.approx(0.5, abs=0.1)  # log-uniform: median at the geometric mean
+    assert all(-100.0 <= d.b_factor <= 0.0 and 0.1 <= d.noise <= 0.2 for d in draws)
+
+
+@pytest.fixture(scope="module")
+def tiny_store(tmp_path_factory) -> Path:
+    cfg = load_train_config(TINY_YAML, run_dir=str(tmp_path_factory.mktemp("store")))
+    return prepare_store(cfg, progress=False)
+
+
+def _tiny(tmp_path: Path, store: Path, **overrides):
+    cfg = load_train_config(TINY_YAML, run_dir=str(tmp_path), **overrides)
+    cfg.data.store = str(store)
+    return cfg
+
+
+def test_fine_tune_from_weights_with_map_like_patches_and_crop_choices(tmp_path, tiny_store):
+    start = Prior.from_config("tiny", seed=5)
+    w0 = start.save(tmp_path / "start.safetensors")
+    cfg = _tiny(tmp_path / "run", tiny_store, max_steps=3, val_every=0, init_weights=str(w0))
+    cfg.data.map_like_prob = 1.0
+    cfg.data.crop_choices = [16, 32]
+    cfg.optim.lr = 0.0  # no update: the run's weights must be the initial ones
+    result = train(cfg, progress=False)
+    assert result.step == 3 and np.all(np.isfinite(result.losses))
+    got = load_file(str(result.checkpoint / "model.safetensors"))
+    for k, v in start.net.state_dict().items():
+        torch.testing.assert_close(got[k], v, msg=k)
+
+
+def test_bad_init_weights_and_crop_choices_are_input_errors(tmp_path, tiny_store):
+    other = Prior.from_config("default").save(tmp_path / "other.safetensors")
+    with pytest.raises(CryofmInputError, match="do not fit"):
+        train(_tiny(tmp_path / "a", tiny_store, max_steps=1, val_every=0, init_weights=str(other)), progress=False)
+    cfg = _tiny(tmp_path / "b", tiny_store, max_steps=1, val_every=0)
+    cfg.data.crop_choices = [40]  # larger than the store's 32^3 patches
+    with pytest.raises(CryofmInputError, match="at most the store.s box 32"):
+        train(cfg, progress=False)
