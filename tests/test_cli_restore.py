@@ -134,3 +134,51 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, model, make_args):
     assert code == 2
     assert len(err.strip().splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_denoise_a_relion_postprocess_star(tmp_path, capsys, model):
+    """The half maps and the mask that a PostProcess STAR file names are found and used."""
+    import starfile
+
+    ref = tmp_path / "Refine3D" / "job010"
+    ref.mkdir(parents=True)
+    h1 = _write(ref / "run_half1_class001_unfil.mrc", _map(seed=1))
+    h2 = _write(ref / "run_half2_class001_unfil.mrc", _map(seed=2))
+    (tmp_path / "MaskCreate" / "job012").mkdir(parents=True)
+    mask = _write(tmp_path / "MaskCreate" / "job012" / "mask.mrc", np.ones((20, 20, 20), np.float32))
+    star = tmp_path / "PostProcess" / "job011" / "postprocess.star"
+    star.parent.mkdir(parents=True)
+    starfile.write({"general": {"rlnUnfilteredMapHalf1": "Refine3D/job010/run_half1_class001_unfil.mrc",
+                                "rlnUnfilteredMapHalf2": "Refine3D/job010/run_half2_class001_unfil.mrc",
+                                "rlnMaskName": "MaskCreate/job012/mask.mrc", "rlnFinalResolution": 4.0}}, star)
+    code, _, err = _run(capsys, "denoise", str(star), "--model", model, "--steps", "1", "--device", "cpu")
+    assert code == 0, err
+    out = ref / "run_half_class001_unfil_denoised.mrc"
+    assert read_map(out).shape == (20, 20, 20)
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["inputs_files"] == [h1, h2, mask]
+    assert report["inputs"]["half2"] is not None  # restored from the pair, not from one map
+
+
+def test_wedge_takes_its_tilt_angles_from_a_tilt_series_star(tmp_path, capsys, model):
+    import pandas as pd
+    import starfile
+
+    src = _write(tmp_path / "sub.mrc", _map(16))
+    ts = tmp_path / "TS_01.star"
+    angles = np.arange(-30.0, 30.1, 3.0)
+    starfile.write({"TS_01": pd.DataFrame({"rlnTomoNominalStageTiltAngle": angles})}, ts)
+    common = ["--model", model, "--steps", "1", "--device", "cpu", "--seed", "0"]
+    code, _, err = _run(capsys, "wedge", src, "--tilt-star", str(ts), "-o", str(tmp_path / "star.mrc"), *common)
+    assert code == 0, err
+    report = json.loads((tmp_path / "star.json").read_text())
+    assert report["cli_options"]["tilt_star"] == str(ts) and str(ts) in report["inputs_files"]
+    np.testing.assert_allclose(report["wedge"]["tilt_angles"], angles)
+    code, _, err = _run(capsys, "wedge", src, "-o", str(tmp_path / "range.mrc"), *common)  # default -60..60
+    assert code == 0, err
+    # +-30 degrees of measured data is a different problem from the default +-60: the results differ
+    assert not np.allclose(read_map(tmp_path / "star.mrc").data, read_map(tmp_path / "range.mrc").data)
+    bad = tmp_path / "bad.star"
+    starfile.write({"TS_01": pd.DataFrame({"rlnTomoNominalStageTiltAngle": [-95.0, 0.0, 40.0]})}, bad)
+    code, _, err = _run(capsys, "wedge", src, "--tilt-star", str(bad), "-o", str(tmp_path / "bad.mrc"), *common)
+    assert code == 2 and "90" in err and not (tmp_path / "bad.mrc").exists()
