@@ -96,11 +96,22 @@ def test_fine_tune_from_weights_with_map_like_patches_and_crop_choices(tmp_path,
         torch.testing.assert_close(got[k], v, msg=k)
 
 
-def test_bad_init_weights_and_crop_choices_are_input_errors(tmp_path, tiny_store):
-    other = Prior.from_config("default").save(tmp_path / "other.safetensors")
-    with pytest.raises(CryofmInputError, match="do not fit"):
-        train(_tiny(tmp_path / "a", tiny_store, max_steps=1, val_every=0, init_weights=str(other)), progress=False)
-    cfg = _tiny(tmp_path / "b", tiny_store, max_steps=1, val_every=0)
-    cfg.data.crop_choices = [40]  # larger than the store's 32^3 patches
-    with pytest.raises(CryofmInputError, match="at most the store.s box 32"):
-        train(cfg, progress=False)
+def test_export_measures_error_power_on_map_like_patches_too(tmp_path, tiny_store):
+    from cryofm.datasets import PatchRecord, PatchStoreWriter
+    from cryofm.training import export_prior
+
+    result = train(_tiny(tmp_path / "run", tiny_store, max_steps=2, val_every=0), progress=False)
+    # the error-power table is defined on 64^3 boxes: a store of 2 smooth random 64^3 patches
+    rng = np.random.default_rng(0)
+    from scipy.ndimage import gaussian_filter
+
+    vols = np.stack([np.clip(gaussian_filter(rng.standard_normal((64, 64, 64)), 2.0), 0, None) for _ in range(2)])
+    w = PatchStoreWriter(tmp_path / "s.zarr", box=64, voxel_size=1.5)
+    w.add(PatchRecord("x", vols.astype(np.float32), np.zeros(2), np.tile([1.0, 0, 0, 0], (2, 1)), np.zeros((2, 3)),
+                      split=1))
+    store = w.close()
+    plain = export_prior(result.run_dir, tmp_path / "a.safetensors", store=store, patches=2)
+    mixed = export_prior(result.run_dir, tmp_path / "b.safetensors", store=store, patches=2, map_like_fraction=0.5)
+    assert "made map-like" not in plain.error_power_source
+    assert "(1 made map-like)" in mixed.error_power_source
+    assert not torch.allclose(plain.error_power(0.5), mixed.error_power(0.5))

@@ -149,9 +149,11 @@ def sample(n, output, steps, solver, box, seed, model, device, force) -> None:
 @click.option("--store", type=click.Path(path_type=Path), default=None,
               help="Patch store whose validation patches measure the error-power table.")
 @click.option("--patches", default=8, show_default=True, help="Validation patches for the error power.")
+@click.option("--map-like-fraction", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of those patches first made to look like deposited maps (real maps err more).")
 @click.option("--raw", is_flag=True, help="Export the raw weights instead of the EMA.")
 @click.option("--force", is_flag=True, help="Overwrite the output.")
-def export_prior_cmd(checkpoint, output, store, patches, raw, force) -> None:
+def export_prior_cmd(checkpoint, output, store, patches, map_like_fraction, raw, force) -> None:
     """Export a training checkpoint (a run folder or a step_* folder) as prior weights."""
     from cryofm.errors import CryofmInputError
     from cryofm.training import export_prior
@@ -160,5 +162,6 @@ def export_prior_cmd(checkpoint, output, store, patches, raw, force) -> None:
         raise CryofmInputError(f"{output}: the weights file must end in .safetensors")
     if output.exists() and not force:
         raise CryofmInputError(f"{output} exists; use --force to overwrite")
-    prior = export_prior(checkpoint, output, store=store, patches=patches, ema=not raw)
+    prior = export_prior(checkpoint, output, store=store, patches=patches, ema=not raw,
+                         map_like_fraction=map_like_fraction)
     click.echo(f"wrote {output} ({prior.metadata.get('trained_steps')} steps, error power: {prior.error_power_source})")

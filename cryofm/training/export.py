@@ -13,6 +13,7 @@ from cryofm.errors import CryofmInputError
 from cryofm.prior.prior import ERROR_POWER_SHELLS, ModelConfig, Prior
 from cryofm.prior._spectrum import shell_power
 from cryofm.prior.unet import VelocityNet
+from cryofm.training.map_like import draw_map_like, map_like
 
 __all__ = ["export_prior", "measure_error_power", "prior_from_checkpoint", "ERROR_POWER_TIMES"]
 
@@ -73,9 +74,13 @@ def measure_error_power(prior: Prior, patches: torch.Tensor, times=ERROR_POWER_T
 
 
 def export_prior(checkpoint: str | os.PathLike, output: str | os.PathLike, *, store: str | os.PathLike | None = None,
-                 patches: int = 8, ema: bool = True, seed: int = 0) -> Prior:
+                 patches: int = 8, ema: bool = True, seed: int = 0, map_like_fraction: float = 0.0) -> Prior:
     """Export EMA weights of a checkpoint to `output` (.safetensors + .yaml), with the error-power
-    table measured on up to `patches` validation patches of `store` (analytic fallback without)."""
+    table measured on up to `patches` validation patches of `store` (analytic fallback without).
+
+    `map_like_fraction` of those patches (every k-th) are first made to look like deposited maps
+    (`cryofm.training.map_like`, default ranges, seeded): a prior errs more on real maps than on
+    clean simulations, and the `dc` sampler trusts it according to this table."""
     from cryofm.datasets.store import SPLIT_VALIDATION, PatchStore
     from cryofm.prior.normalize import standardize
 
@@ -85,8 +90,15 @@ def export_prior(checkpoint: str | os.PathLike, output: str | os.PathLike, *, st
         raw = ps.load(SPLIT_VALIDATION, patches)
         if len(raw) == 0:
             raise CryofmInputError(f"{store}: no validation patches to measure the error power on")
-        x = torch.stack([torch.from_numpy(standardize(r.astype(np.float32))[0]) for r in raw])[:, None]
+        gen = torch.Generator().manual_seed(seed)
+        raw = np.asarray(raw, dtype=np.float32)
+        count = round(map_like_fraction * len(raw))
+        made = np.linspace(0, len(raw) - 1, count).round().astype(int) if count else []
+        for k in made:
+            raw[k] = map_like(raw[k], ps.voxel_size, draw_map_like(gen), gen)
+        x = torch.stack([torch.from_numpy(standardize(r)[0]) for r in raw])[:, None]
         t, value = measure_error_power(prior, x, seed=seed)
-        prior.set_error_power(t, value, source=f"measured on {len(x)} validation patches of {Path(store).name}")
+        what = f"{len(x)} validation patches of {Path(store).name}" + (f" ({len(made)} made map-like)" if len(made) else "")
+        prior.set_error_power(t, value, source=f"measured on {what}")
     prior.save(output)
     return prior
