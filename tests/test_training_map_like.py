@@ -50,6 +50,19 @@ def test_low_pass_leaves_nothing_beyond_the_edge(noise):
     assert (fy[band].mean() / fx[band].mean()) > 2 * (fy[low].mean() / fx[low].mean())
 
 
+def test_noise_reaches_its_own_cut_off_beyond_the_signal():
+    x = _blob()
+    d = MapLikeDraw(resolution=8.0, edge=0.05, b_factor=0.0, low_damp=0.0, low_scale=30.0, noise=0.3,
+                    noise_resolution=4.0)
+    y = map_like(x, 1.5, d, torch.Generator().manual_seed(1))
+    p, s = np.abs(np.fft.rfftn(y)) ** 2, _radius(32, 1.5)
+    between, beyond = p[(s > 1.1 / 8) & (s < 0.9 / 4)].mean(), p[s > 1.1 / 4].mean()
+    assert between > 1e6 * max(beyond, 1e-30)  # noise, flat up to 4 A, nothing past it
+    g = torch.Generator().manual_seed(0)
+    draws = [draw_map_like(g, resolution=(3.0, 9.0), nyquist=3.0) for _ in range(100)]
+    assert all(3.0 <= dr.noise_resolution <= dr.resolution for dr in draws)
+
+
 def test_noise_has_the_asked_relative_std_and_is_reproducible():
     x = _blob()
     base = MapLikeDraw(resolution=4.0, edge=0.1, b_factor=0.0, low_damp=0.0, low_scale=30.0, noise=0.0)

@@ -8,7 +8,9 @@ differs from what users restore in ways a prior trained only on simulations cann
 - they are sharpened (negative B), which raises the band below the cut-off and, with the cut-off,
   leaves negative ripples around density;
 - their lowest shells are damped or distorted (masking, solvent flattening, CTF correction);
-- their solvent is not flat: noise that survived averaging, band-limited like the signal.
+- their solvent is not flat: noise that survived averaging, white up to its own cut-off, which
+  lies between the map's Nyquist and its resolution (an unfiltered average keeps noise to
+  Nyquist; a post-processed map is filtered with the signal).
 
 `map_like` applies one random draw of these four, with physically plausible ranges, to the raw
 patch; the training loop standardises the result as usual.  All randomness comes from the
@@ -35,6 +37,7 @@ class MapLikeDraw:
     low_damp: float  # lowest shells multiplied by 1 - low_damp * exp(-(s d_low)^2)
     low_scale: float  # d_low (A): how far the damping reaches
     noise: float  # std of added band-limited noise, relative to the filtered signal's std
+    noise_resolution: float | None = None  # noise cut-off (A); None: the signal's `resolution`
 
 
 def _uniform(gen: torch.Generator, lo: float, hi: float) -> float:
@@ -43,9 +46,11 @@ def _uniform(gen: torch.Generator, lo: float, hi: float) -> float:
 
 def draw_map_like(gen: torch.Generator, *, resolution: tuple[float, float] = (2.8, 10.0),
                   b_factor: tuple[float, float] = (-150.0, 50.0), low_damp: tuple[float, float] = (0.0, 0.9),
-                  noise: tuple[float, float] = (0.0, 0.5)) -> MapLikeDraw:
-    """A random draw; resolution is log-uniform (as many 3-4 A maps as 6-10 A ones, per octave)."""
+                  noise: tuple[float, float] = (0.0, 0.5), nyquist: float = 3.0) -> MapLikeDraw:
+    """A random draw; resolution is log-uniform (as many 3-4 A maps as 6-10 A ones, per octave),
+    and so is the noise cut-off between `nyquist` (A) and the resolution."""
     lr = _uniform(gen, np.log(resolution[0]), np.log(resolution[1]))
+    ln = _uniform(gen, np.log(min(nyquist, float(np.exp(lr)))), lr)
     return MapLikeDraw(
         resolution=float(np.exp(lr)),
         edge=_uniform(gen, 0.02, 0.3),
@@ -53,6 +58,7 @@ def draw_map_like(gen: torch.Generator, *, resolution: tuple[float, float] = (2.
         low_damp=_uniform(gen, *low_damp),
         low_scale=_uniform(gen, 15.0, 50.0),
         noise=_uniform(gen, *noise),
+        noise_resolution=float(np.exp(ln)),
     )
 
 
@@ -75,15 +81,16 @@ def _transfer(shape: tuple[int, int, int], voxel_size: float, d: MapLikeDraw) ->
 def map_like(x: np.ndarray, voxel_size: float, d: MapLikeDraw, gen: torch.Generator) -> np.ndarray:
     """Apply one draw to a raw patch x [D, H, W] (periodic filtering; float32 out).
 
-    The noise is white Gaussian from `gen`, passed through the same low-pass (with no sharpening
-    or damping: noise in a map is flat in the band the map keeps), scaled to `d.noise` times the
-    filtered signal's standard deviation.
+    The noise is white Gaussian from `gen`, passed through a low-pass of the same edge at
+    `d.noise_resolution` (no sharpening or damping: noise in a map is flat in its band), scaled to
+    `d.noise` times the filtered signal's standard deviation.
     """
     x = np.asarray(x, dtype=np.float32)
     h = _transfer(x.shape, voxel_size, d)
     y = np.fft.irfftn(np.fft.rfftn(x) * h, s=x.shape, axes=(0, 1, 2)).astype(np.float32)
     if d.noise > 0:
-        band = _transfer(x.shape, voxel_size, MapLikeDraw(d.resolution, d.edge, 0.0, 0.0, d.low_scale, 0.0))
+        cut = d.noise_resolution or d.resolution
+        band = _transfer(x.shape, voxel_size, MapLikeDraw(cut, d.edge, 0.0, 0.0, d.low_scale, 0.0))
         n = torch.randn(x.shape, generator=gen).numpy()
         n = np.fft.irfftn(np.fft.rfftn(n) * band, s=x.shape, axes=(0, 1, 2)).astype(np.float32)
         sn, sy = float(n.std()), float(y.std())
