@@ -182,3 +182,15 @@ def test_wedge_takes_its_tilt_angles_from_a_tilt_series_star(tmp_path, capsys, m
     starfile.write({"TS_01": pd.DataFrame({"rlnTomoNominalStageTiltAngle": [-95.0, 0.0, 40.0]})}, bad)
     code, _, err = _run(capsys, "wedge", src, "--tilt-star", str(bad), "-o", str(tmp_path / "bad.mrc"), *common)
     assert code == 2 and "90" in err and not (tmp_path / "bad.mrc").exists()
+
+
+def test_anisotropic_denoise_needs_half_maps_and_records_its_cones(tmp_path, capsys, model):
+    one = _write(tmp_path / "one.mrc", _map())
+    code, _, err = _run(capsys, "denoise", one, "--anisotropic", "--model", model, "--device", "cpu")
+    assert code == 2 and "half maps" in err and len(err.strip().splitlines()) == 1
+    h1, h2 = _write(tmp_path / "h1.mrc", _map(seed=1)), _write(tmp_path / "h2.mrc", _map(seed=2))
+    code, _, err = _run(capsys, "denoise", h1, h2, "--anisotropic", "--model", model, "--steps", "1",
+                        "--device", "cpu", "-o", str(tmp_path / "a.mrc"))
+    assert code == 0, err
+    report = json.loads((tmp_path / "a.json").read_text())
+    assert report["cli_options"]["anisotropic"] is True and len(report["noise_power_cones_prior_grid"]) == 7

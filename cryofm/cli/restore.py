@@ -166,7 +166,9 @@ def _api_kwargs(mask_vol, steps, sampler, samples, device, seed, model) -> dict[
 @click.argument("maps", nargs=-1, type=click.Path(exists=True, dir_okay=True))
 @_shared_options
 @click.option("--independent-halves", is_flag=True, help="Restore each half on its own; report their FSC.")
-def denoise_command(maps, output, mask, steps, sampler, samples, device, seed, model, force, independent_halves):
+@click.option("--anisotropic", is_flag=True, help="Noise per direction as well as per shell (preferred orientations; half maps).")
+def denoise_command(maps, output, mask, steps, sampler, samples, device, seed, model, force, independent_halves,
+                    anisotropic):
     """Denoise MAP, the halves HALF1 HALF2, or a RELION postprocess.star."""
     from cryofm.restore import denoise
 
@@ -176,9 +178,10 @@ def denoise_command(maps, output, mask, steps, sampler, samples, device, seed, m
     half2 = volumes[1] if len(volumes) > 1 else None
     kwargs = _api_kwargs(mask_vol, steps, sampler, samples, device, seed, model)
     _run_and_write("denoise", lambda progress: denoise(volumes[0], half2, independent_halves=independent_halves,
-                                                       progress=progress, **kwargs),
-                   out, inputs, {**kwargs, "mask": mask, "independent_halves": independent_halves}, force,
-                   f"denoise {sampler}")
+                                                       anisotropic=anisotropic, progress=progress, **kwargs),
+                   out, inputs, {**kwargs, "mask": mask, "independent_halves": independent_halves,
+                                 "anisotropic": anisotropic}, force,
+                   f"denoise {sampler}" + (" anisotropic" if anisotropic else ""))
 
 
 @cli.command("wedge")

@@ -11,10 +11,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from cryofm.fourier import frequency_grid, rfftn, shell_index, shell_sum
+from cryofm.fourier import expand_shells, frequency_grid, rfftn, shell_sum
 from cryofm.operators.base import DiagonalOperator, rfft_shape
 
-__all__ = ["CONE_AXES", "cone_labels", "noise_power_in_cones", "AnisotropicDenoiseOperator"]
+__all__ = ["CONE_AXES", "cone_labels", "cone_shell_noise", "expand_cone_shells", "noise_power_in_cones",
+           "AnisotropicDenoiseOperator"]
 
 # (dz, dy, dx); a component and its opposite share an axis (|k . a| is used)
 CONE_AXES = ((1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 1), (1, 1, -1), (1, -1, 1), (-1, 1, 1))
@@ -29,8 +30,8 @@ def cone_labels(shape: tuple[int, int, int], axes=CONE_AXES) -> np.ndarray:
     return np.argmax(np.abs(np.einsum("ad,d...->a...", a, k)), axis=0)
 
 
-def noise_power_in_cones(half1: torch.Tensor, half2: torch.Tensor, average: bool = True, axes=CONE_AXES) -> torch.Tensor:
-    """Noise power per rfft component `(D, H, W//2+1)` from two half maps `(D, H, W)`.
+def cone_shell_noise(half1, half2, average: bool = True, axes=CONE_AXES) -> torch.Tensor:
+    """Noise power per cone and shell from two half maps `(D, H, W)` -> `[len(axes), max(D,H,W)//2]`.
 
     For each cone and shell: half the mean `|F1 - F2|^2` (one half's noise), halved again for the
     average of the halves (`average=True`).  A shell without components in a cone takes the
@@ -40,17 +41,30 @@ def noise_power_in_cones(half1: torch.Tensor, half2: torch.Tensor, average: bool
     diff = np.asarray(rfftn(np.asarray(half1, dtype=np.float64) - np.asarray(half2, dtype=np.float64)))
     power = 0.5 * np.abs(diff) ** 2
     labels = cone_labels(shape, axes)
-    shells = np.minimum(np.asarray(shell_index(shape)), max(shape) // 2 - 1)
-    iso = shell_sum(power, shape) / np.maximum(shell_sum(np.ones_like(power), shape), 1e-30)
-    out = np.empty_like(power)
+    ns = max(shape) // 2
+    iso = shell_sum(power, shape)[:ns] / np.maximum(shell_sum(np.ones_like(power), shape)[:ns], 1e-30)
+    table = np.empty((len(axes), ns))
     for c in range(len(axes)):
         member = (labels == c).astype(np.float64)
-        count = shell_sum(member, shape)
-        per_shell = np.where(count > 0, shell_sum(member * power, shape) / np.maximum(count, 1e-30), iso)
-        out = np.where(labels == c, per_shell[shells], out)
+        count = shell_sum(member, shape)[:ns]
+        table[c] = np.where(count > 0, shell_sum(member * power, shape)[:ns] / np.maximum(count, 1e-30), iso)
     if average:
-        out = out / 2
-    return torch.as_tensor(out)
+        table = table / 2
+    return torch.as_tensor(table)
+
+
+def expand_cone_shells(table: torch.Tensor, shape: tuple[int, int, int], axes=CONE_AXES) -> torch.Tensor:
+    """Per-component values `(D, H, W//2+1)` from a `[cones, shells]` table (corners: the last shell)."""
+    shape = tuple(int(s) for s in shape)
+    labels = torch.as_tensor(cone_labels(shape, axes))
+    per_cone = torch.stack([expand_shells(torch.as_tensor(row), shape) for row in table])
+    return torch.gather(per_cone, 0, labels[None].to(per_cone.device))[0]
+
+
+def noise_power_in_cones(half1: torch.Tensor, half2: torch.Tensor, average: bool = True, axes=CONE_AXES) -> torch.Tensor:
+    """Noise power per rfft component `(D, H, W//2+1)` from two half maps `(D, H, W)`
+    (`cone_shell_noise` expanded onto the grid)."""
+    return expand_cone_shells(cone_shell_noise(half1, half2, average, axes), tuple(half1.shape[-3:]), axes)
 
 
 class AnisotropicDenoiseOperator(DiagonalOperator):

@@ -17,7 +17,8 @@ from cryofm.io.volume import Volume
 from cryofm.operators import check_tilt_range, tilt_range_from_angles
 from cryofm.restore import pipeline as pl
 from cryofm.restore._inputs import as_volume, check_pair, resolve_device
-from cryofm.restore.problems import DenoiseProblem, Problem, UpsampleProblem, WedgeProblem
+from cryofm.operators.anisotropic import cone_shell_noise
+from cryofm.restore.problems import AnisotropicDenoiseProblem, DenoiseProblem, Problem, UpsampleProblem, WedgeProblem
 from cryofm.restore.report import build_report
 from cryofm.restore.types import Progress, Restoration
 from cryofm.fourier import resample_shells
@@ -62,7 +63,7 @@ def _solvent_mask(obs: np.ndarray, voxel_size: float, mask: np.ndarray | None) -
 
 
 def _prepare_one(task: str, obs_m: np.ndarray, halves_m, mask_m: np.ndarray, prior, *, ratio: float,
-                 coarse: dict | None, wedge: dict | None, average: bool):
+                 coarse: dict | None, wedge: dict | None, average: bool, anisotropic: bool = False):
     """Normalised model-grid data, the Problem, and the normalisation stats for one observation."""
     shape = obs_m.shape
     measured = None
@@ -81,8 +82,11 @@ def _prepare_one(task: str, obs_m: np.ndarray, halves_m, mask_m: np.ndarray, pri
         stats, signal = pl.clean_stats(obs_m, noise, measured, halves_m)
         noise_box = max(shape)
     noise_n = torch.as_tensor(noise / stats.std**2, dtype=torch.float64)
-    if task == "denoise":
-        problem: Problem = DenoiseProblem(noise_n, noise_box)
+    if task == "denoise" and anisotropic:
+        cones = cone_shell_noise(halves_m[0], halves_m[1], average=average) / stats.std**2
+        problem: Problem = AnisotropicDenoiseProblem(noise_n, noise_box, cone_shells=cones)
+    elif task == "denoise":
+        problem = DenoiseProblem(noise_n, noise_box)
     elif task == "wedge":
         problem = WedgeProblem(noise_n, noise_box, wedge["tilt_range"], wedge["tilt_axis"], wedge["tilt_angles"])
     else:
@@ -136,10 +140,14 @@ def _read_inputs(data, half2, mask, voxel_size, independent_halves):
 
 
 def _restore(task: str, data, half2, *, mask, voxel_size, sampler, steps, samples, device, seed, prior,
-             independent_halves, progress: ProgressFn, cancel: CancelFn, out_voxel=None, wedge=None) -> Restoration:
+             independent_halves, progress: ProgressFn, cancel: CancelFn, out_voxel=None, wedge=None,
+             anisotropic=False) -> Restoration:
     """Read and check the inputs, sample on the prior's grid, return to the output grid, report."""
     started = time.perf_counter()
     vol1, vol2, mask_in = _read_inputs(data, half2, mask, voxel_size, independent_halves)
+    if anisotropic and vol2 is None:
+        raise CryofmInputError("anisotropic noise is measured from the difference of two half maps; pass half2= "
+                               "(on the command line: two maps)")
     dev = resolve_device(device)
     on_gpu = dev.startswith("cuda")  # more memory: bigger whole boxes and tile batches
     settings = pl.Settings(sampler=sampler, steps=steps, samples=int(samples), device=dev, seed=int(seed),
@@ -170,7 +178,8 @@ def _restore(task: str, data, half2, *, mask, voxel_size, sampler, steps, sample
     for obs_i, halves_i, average in runs:
         y, problem, stats, noise, wiener = _prepare_one(task, obs_i, halves_i, mask_m, prior,
                                                         ratio=max(grids.input) / max(grids.model),
-                                                        coarse=coarse, wedge=wedge, average=average)
+                                                        coarse=coarse, wedge=wedge, average=average,
+                                                        anisotropic=anisotropic)
         mean, std, info = _sample(task, prior, problem, y, wiener, skip, mask_m, grids, settings, ticker)
         crop = tuple(slice(0, s) for s in grids.model)
         restored.append(pl.resize(np.asarray(prior.denormalize(mean[crop], stats), dtype=np.float64), grids.output))
@@ -179,6 +188,8 @@ def _restore(task: str, data, half2, *, mask, voxel_size, sampler, steps, sample
         infos.append(info)
         extra.setdefault("noise_power_prior_grid", noise.tolist())
         extra.setdefault("normalization", {"mean": stats.mean, "std": stats.std})
+        if anisotropic:
+            extra.setdefault("noise_power_cones_prior_grid", (problem.cone_shells * stats.std**2).tolist())
     ticker.emit("finish", "masking; merging the data beyond the prior's band")
 
     result = _finish(task, np.mean(restored, axis=0), obs, vol1, vol2, mask_in, wedge, grids, settings)
@@ -252,7 +263,7 @@ def _jsonable(value):
 
 # --- the public functions ---------------------------------------------------------------------
 def denoise(data, half2=None, *, mask=None, voxel_size=None, sampler="dc", steps=None, samples=1, device="auto",
-            seed=0, prior=None, independent_halves=False, progress: ProgressFn = None,
+            seed=0, prior=None, independent_halves=False, anisotropic=False, progress: ProgressFn = None,
             cancel: CancelFn = None) -> Restoration:
     """Denoise a map (or the average of two half maps) with the flow prior.
 
@@ -268,18 +279,21 @@ def denoise(data, half2=None, *, mask=None, voxel_size=None, sampler="dc", steps
         device: "auto", "cpu" or "cuda"; seed: seeds a torch.Generator (no global seeding).
         prior: a `Prior`, a weights path, or None for the shipped model.
         independent_halves: restore each half on its own and report the FSC between them.
+        anisotropic: measure the half maps' noise per direction as well as per shell (7 cones:
+            the axes and the body diagonals), for maps from preferred orientations; needs half2.
         progress: called with `Progress` after every sampler step; cancel: polled between steps.
 
     Returns:
         `Restoration` with the input's box, voxel size and origin.
 
     Raises:
-        CryofmInputError: bad inputs (voxel size, NaNs, a box under 16, mismatched halves).
+        CryofmInputError: bad inputs (voxel size, NaNs, a box under 16, mismatched halves,
+            `anisotropic` without half maps).
         Cancelled: when `cancel()` returns True.
     """
     return _restore("denoise", data, half2, mask=mask, voxel_size=voxel_size, sampler=sampler, steps=steps,
                     samples=samples, device=device, seed=seed, prior=prior, independent_halves=independent_halves,
-                    progress=progress, cancel=cancel)
+                    progress=progress, cancel=cancel, anisotropic=anisotropic)
 
 
 def complete_wedge(data, half2=None, *, tilt_range=(-60.0, 60.0), tilt_axis="y", tilt_angles=None, mask=None,

@@ -14,10 +14,11 @@ import torch
 
 from cryofm.fourier import expand_shells
 from cryofm.operators import DenoiseOperator, UpsampleOperator, WedgeOperator
+from cryofm.operators.anisotropic import expand_cone_shells
 from cryofm.operators.base import DiagonalOperator
 from cryofm.fourier import resample_shells
 
-__all__ = ["Problem", "DenoiseProblem", "WedgeProblem", "UpsampleProblem"]
+__all__ = ["Problem", "DenoiseProblem", "AnisotropicDenoiseProblem", "WedgeProblem", "UpsampleProblem"]
 
 _DIMS = (-3, -2, -1)
 
@@ -48,6 +49,18 @@ class Problem:
 @dataclass
 class DenoiseProblem(Problem):
     pass
+
+
+@dataclass
+class AnisotropicDenoiseProblem(Problem):
+    """Denoising with a noise power per direction cone and shell (`cone_shell_noise` of the half
+    maps on the model grid, normalised units): `cone_shells` is `[cones, box // 2]`."""
+
+    cone_shells: torch.Tensor | None = None
+
+    def noise_for(self, shape):
+        table = torch.stack([resample_shells(row, self.box, max(shape)) for row in self.cone_shells])
+        return expand_cone_shells(table, tuple(shape)).float().clamp_min(1e-12)
 
 
 @dataclass
