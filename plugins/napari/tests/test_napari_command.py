@@ -21,7 +21,11 @@ def test_denoise_half_maps_command(small_volume):
     assert args[args.index("--steps") + 1] == "16"
     assert args[args.index("--samples") + 1] == "4"
     assert args[args.index("--seed") + 1] == "7"
-    assert "--model" not in args and "--tilt-range" not in args
+    assert "--model" not in args and "--tilt-range" not in args and "--anisotropic" not in args
+    aniso = RestoreRequest(task="denoise", data=small_volume, half2=small_volume, anisotropic=True)
+    assert "--anisotropic" in shlex.split(command_line(aniso, "h1.mrc", "h2.mrc"))
+    one = RestoreRequest(task="denoise", data=small_volume, anisotropic=True)  # needs half-maps: not passed
+    assert "--anisotropic" not in shlex.split(command_line(one, "map.mrc"))
 
 
 def test_wedge_and_upsample_flags(small_volume):

@@ -111,6 +111,16 @@ def test_upsample_refuses_half_maps(small_volume):
     assert np.all(np.isfinite(small_volume.data))
 
 
+def test_anisotropic_reaches_denoise_only_with_half_maps(monkeypatch, small_volume):
+    seen = []
+    monkeypatch.setattr(cryofm, "denoise", lambda data, half2=None, **kw: seen.append(kw.get("anisotropic")) or "d",
+                        raising=False)
+    for half2 in (small_volume, None):
+        request = RestoreRequest(task="denoise", data=small_volume, half2=half2, anisotropic=True)
+        assert _drain(restore_steps(request, threading.Event()))[1].restoration == "d"
+    assert seen == [True, None]
+
+
 def test_wedge_and_upsample_settings_reach_the_api(monkeypatch, small_volume):
     seen = {}
 

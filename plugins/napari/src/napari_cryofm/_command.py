@@ -46,6 +46,8 @@ def command_line(request: RestoreRequest, input_path: str | None, half2_path: st
         args += ["--factor", _number(request.factor)]
     if request.independent_halves and (request.half2 is not None or half2_path):
         args.append("--independent-halves")
+    if request.anisotropic and request.task == "denoise" and (request.half2 is not None or half2_path):
+        args.append("--anisotropic")
     if request.steps is not None:
         args += ["--steps", str(int(request.steps))]
     args += ["--sampler", request.sampler, "--samples", str(int(request.samples))]

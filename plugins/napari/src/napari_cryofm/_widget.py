@@ -145,6 +145,11 @@ class RestoreWidget(QWidget):
             "Restore each half-map on its own as well, and plot the FSC between the restored halves"
         )
         form.addRow(self.independent)
+        self.anisotropic = QCheckBox("directional noise (preferred orientations)")
+        self.anisotropic.setToolTip(
+            "Measure the half-maps' noise per direction as well as per resolution shell (denoise only)"
+        )
+        form.addRow(self.anisotropic)
         outer.addWidget(inputs)
 
         task_box = QGroupBox("Task")
@@ -264,6 +269,7 @@ class RestoreWidget(QWidget):
             dspin.valueChanged.connect(self._update_command)
         self.model.textChanged.connect(self._update_command)
         self.independent.toggled.connect(self._update_command)
+        self.anisotropic.toggled.connect(self._update_command)
         self.model_browse.clicked.connect(self._browse_model)
         self.run_button.clicked.connect(self.run)
         self.preview_button.clicked.connect(self.preview)
@@ -280,6 +286,7 @@ class RestoreWidget(QWidget):
         self.layer2.setVisible(halves)
         self.layer2_label.setVisible(halves)
         self.independent.setVisible(halves and self.task.currentText() != "upsample")
+        self.anisotropic.setVisible(halves and self.task.currentText() == "denoise")
         task = self.task.currentText()
         for w in (self.tilt_row, self.tilt_label):
             w.setVisible(task == "wedge")
@@ -369,6 +376,7 @@ class RestoreWidget(QWidget):
             "tilt_axis": self.tilt_axis.currentText(),
             "factor": self.factor.value(),
             "independent_halves": self.independent.isChecked() and self.mode.currentText() == "half-maps",
+            "anisotropic": self.anisotropic.isChecked() and self.mode.currentText() == "half-maps",
         }
 
     def _preview_box(self, layer: Any) -> Box:

@@ -59,6 +59,8 @@ class RestoreRequest:
         factor: upsampling factor (> 1), for ``upsample``.
         independent_halves: also restore each half-map on its own (the report then has the FSC
             between the restored halves); half-maps only, not for ``upsample``.
+        anisotropic: measure the half-maps' noise per direction cone as well as per shell
+            (maps from preferred orientations); ``denoise`` of half-maps only.
         name: the input layer's name (names the result layers).
     """
 
@@ -75,6 +77,7 @@ class RestoreRequest:
     tilt_axis: str = "y"
     factor: float = 2.0
     independent_halves: bool = False
+    anisotropic: bool = False
     name: str = "map"
 
     def api_kwargs(self) -> dict[str, Any]:
@@ -95,7 +98,8 @@ class RestoreRequest:
         kw = {**self.api_kwargs(), "progress": progress, "cancel": cancel}
         halves = {"independent_halves": self.independent_halves and self.half2 is not None}
         if self.task == "denoise":
-            return cryofm.denoise(self.data, self.half2, **halves, **kw)
+            aniso = {"anisotropic": True} if self.anisotropic and self.half2 is not None else {}
+            return cryofm.denoise(self.data, self.half2, **halves, **aniso, **kw)
         if self.task == "wedge":
             return cryofm.complete_wedge(
                 self.data, self.half2, tilt_range=tuple(self.tilt_range), tilt_axis=self.tilt_axis, **halves, **kw
