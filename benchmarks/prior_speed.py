@@ -2,6 +2,7 @@
 throughput (patches per second) with the default training settings on this CPU.
 
     python benchmarks/prior_speed.py [--model tiny|default] [--repeats 5] [--train-steps 4]
+        [--crop 32 48 64 --batch 6 2 2]   # training shapes: stage 1 (32^3 x 6), stage 2 (48^3 / 64^3 x 2)
 
 Note: on a shared machine the numbers include other users' load (printed as the load average).
 """
@@ -32,8 +33,8 @@ def main(argv=None) -> int:
     ap.add_argument("--model", default="default")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--train-steps", type=int, default=4)
-    ap.add_argument("--batch", type=int, default=6)
-    ap.add_argument("--crop", type=int, default=32)
+    ap.add_argument("--batch", type=int, nargs="+", default=[6, 2, 2])
+    ap.add_argument("--crop", type=int, nargs="+", default=[32, 48, 64])
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args(argv)
     if args.threads:
@@ -64,27 +65,30 @@ def main(argv=None) -> int:
         prior.to("cpu")
     else:
         print("GPU: none available (no CUDA device), GPU timing skipped")
-    net = prior.net.train()
+    if len(args.crop) != len(args.batch):
+        ap.error("--crop and --batch take the same number of values")
+    net = prior.net.train().requires_grad_(True)  # a Prior's net is frozen for inference
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
-    g = torch.Generator().manual_seed(0)
-    xb = torch.randn(args.batch, 1, args.crop, args.crop, args.crop, generator=g)
-    e = torch.randn(xb.shape, generator=g)
-    t = torch.rand(args.batch, generator=g)
+    for crop, batch in zip(args.crop, args.batch):
+        g = torch.Generator().manual_seed(0)
+        xb = torch.randn(batch, 1, crop, crop, crop, generator=g)
+        e = torch.randn(xb.shape, generator=g)
+        t = torch.rand(batch, generator=g)
 
-    def step():
-        xt = (1 - t[:, None, None, None, None]) * xb + t[:, None, None, None, None] * e
-        loss = flow_loss(net(xt, t), xb, e, t, "edm")
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        def step():
+            xt = (1 - t[:, None, None, None, None]) * xb + t[:, None, None, None, None] * e
+            loss = flow_loss(net(xt, t), xb, e, t, "edm")
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
 
-    step()
-    t0 = time.perf_counter()
-    for _ in range(args.train_steps):
         step()
-    dt = (time.perf_counter() - t0) / args.train_steps
-    print(f"CPU training, batch {args.batch} of {args.crop}^3: {dt:.2f} s/step, "
-          f"{args.batch / dt:.2f} patches/s ({args.batch * (args.crop / 64) ** 3 / dt:.2f} 64^3-equivalents/s)")
+        t0 = time.perf_counter()
+        for _ in range(args.train_steps):
+            step()
+        dt = (time.perf_counter() - t0) / args.train_steps
+        print(f"CPU training, batch {batch} of {crop}^3: {dt:.2f} s/step, "
+              f"{batch / dt:.2f} patches/s ({batch * (crop / 64) ** 3 / dt:.2f} 64^3-equivalents/s)")
     return 0
 
 
