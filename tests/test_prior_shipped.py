@@ -1,6 +1,6 @@
 """The shipped weights: load offline, honour the contract, beat the oracle Wiener filter on
-simulated maps of models outside the corpus, and do not regress on two real maps (EMD-3488,
-EMD-5168), where they do not yet beat it (see the model card)."""
+simulated maps of models outside the corpus and on the real EMD-3488 map, and do not regress on
+EMD-5168, where they do not yet beat it (see the model card)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from cryofm.prior import load_prior
 from cryofm.prior._quality import map_patches, mse_ratio
 
 # bounds with a margin over what the shipped weights measure (cryofm/prior/weights/MODEL_CARD.md)
-SIMULATED_LIMIT = 0.7  # measured 0.16 (t = 0.4) and 0.54 (t = 0.8)
-REAL_MAP_LIMIT_T08 = 1.35  # measured 1.15 (EMD-3488 + EMD-5168 crops, t = 0.8)
+SIMULATED_LIMIT = 0.7  # measured 0.15-0.45 on held-out entries (model card)
+EMD_5168_LIMIT_T08 = 1.6  # measured 1.36 (2 crops x 2 draws, t = 0.8): a regression bound only
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +65,16 @@ def test_shipped_beats_oracle_wiener_on_held_out_models(shipped):
 
 
 @pytest.mark.slow
-def test_shipped_on_real_maps_regression(shipped, data_dir):
-    # real maps are harder than simulation (see the model card): this bounds regressions at t = 0.8
-    x = torch.cat([map_patches(data_dir / "emd_3488" / "emd_3488.mrc", count=1),
-                   map_patches(data_dir / "emd_5168" / "emd_5168.map", count=1)])
+def test_shipped_beats_oracle_wiener_on_a_real_map(shipped, data_dir):
+    # the issue's target on a real EMDB map: below 1 at t = 0.4, 0.6, 0.8 and at most 1 at t = 0.2
+    x = map_patches(data_dir / "emd_3488" / "emd_3488.mrc", count=1)
+    res = mse_ratio(shipped, x, times=(0.2, 0.4, 0.6, 0.8), seed=0)
+    assert res.ratio[0] <= 1.0 and all(r < 1.0 for r in res.ratio[1:]), res
+
+
+@pytest.mark.slow
+def test_shipped_on_emd_5168_regression(shipped, data_dir):
+    # the 6.6 A F-actin map is still harder than the spectrum (see the model card): bound regressions
+    x = map_patches(data_dir / "emd_5168" / "emd_5168.map", count=1)
     res = mse_ratio(shipped, x, times=(0.8,), seed=0)
-    assert res.ratio[0] < REAL_MAP_LIMIT_T08, res
+    assert res.ratio[0] < EMD_5168_LIMIT_T08, res
