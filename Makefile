@@ -37,6 +37,7 @@ test: install-test
 bench: install
 	$(PY) benchmarks/fourier.py
 	$(PY) benchmarks/prior_quality.py
+	$(PY) benchmarks/prior_speed.py
 	$(PY) benchmarks/restore.py
 
 clean:
