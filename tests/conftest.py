@@ -19,3 +19,24 @@ def data_dir() -> Path:
     if not _DATA_DIR.is_dir():  # pragma: no cover - a broken checkout
         pytest.fail(f"sample data folder {_DATA_DIR} is missing; it ships with the repository")
     return _DATA_DIR
+
+
+TINY_YAML = _DATA_DIR.parent / "configs" / "train" / "tiny.yaml"
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory) -> Path:
+    """The tiny training config's patch store, simulated once for the session."""
+    from cryofm.training import load_train_config, prepare_store
+
+    cfg = load_train_config(TINY_YAML, run_dir=str(tmp_path_factory.mktemp("store")))
+    return prepare_store(cfg, progress=False)
+
+
+def tiny_config(run_dir: Path, store: Path, **overrides):
+    """The tiny training config writing to `run_dir`, reading the patches of `store`."""
+    from cryofm.training import load_train_config
+
+    cfg = load_train_config(TINY_YAML, run_dir=str(run_dir), **overrides)
+    cfg.data.store = str(store)
+    return cfg

@@ -16,7 +16,8 @@ import yaml
 from safetensors.torch import load_file
 
 from cryofm.errors import CryofmInputError
-from cryofm.training import load_train_config, prepare_store, train
+from cryofm.training import load_train_config, train
+from conftest import tiny_config
 from cryofm.training.augment import apply_symmetry, cube_symmetries
 from cryofm.training.schedule import lr_factor, sample_time
 
@@ -24,17 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TINY_YAML = ROOT / "configs" / "train" / "tiny.yaml"
 
 
-@pytest.fixture(scope="module")
-def tiny_store(tmp_path_factory) -> Path:
-    """The tiny config's patch store, simulated once for the module."""
-    cfg = load_train_config(TINY_YAML, run_dir=str(tmp_path_factory.mktemp("store")))
-    return prepare_store(cfg, progress=False)
-
-
-def _tiny(tmp_path: Path, store: Path, **overrides):
-    cfg = load_train_config(TINY_YAML, run_dir=str(tmp_path), **overrides)
-    cfg.data.store = str(store)
-    return cfg
+_tiny = tiny_config
 
 
 def test_tiny_config_trains_and_loss_falls(tmp_path, tiny_store):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,11 +10,10 @@ from safetensors.torch import load_file
 
 from cryofm.errors import CryofmInputError
 from cryofm.prior import Prior
-from cryofm.training import load_train_config, prepare_store, train
+from conftest import tiny_config
+from cryofm.training import train
 from cryofm.training.map_like import MapLikeDraw, draw_map_like, map_like
 
-ROOT = Path(__file__).resolve().parent.parent
-TINY_YAML = ROOT / "configs" / "train" / "tiny.yaml"
 
 
 def _radius(n: int, voxel_size: float) -> np.ndarray:
@@ -83,16 +81,7 @@ def test_draws_stay_in_their_ranges():
     assert all(-100.0 <= d.b_factor <= 0.0 and 0.1 <= d.noise <= 0.2 for d in draws)
 
 
-@pytest.fixture(scope="module")
-def tiny_store(tmp_path_factory) -> Path:
-    cfg = load_train_config(TINY_YAML, run_dir=str(tmp_path_factory.mktemp("store")))
-    return prepare_store(cfg, progress=False)
-
-
-def _tiny(tmp_path: Path, store: Path, **overrides):
-    cfg = load_train_config(TINY_YAML, run_dir=str(tmp_path), **overrides)
-    cfg.data.store = str(store)
-    return cfg
+_tiny = tiny_config
 
 
 def test_fine_tune_from_weights_with_map_like_patches_and_crop_choices(tmp_path, tiny_store):
