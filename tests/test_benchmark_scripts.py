@@ -16,3 +16,10 @@ def test_prior_speed_runs_forward_and_training_steps():
     assert out.returncode == 0, out.stderr
     assert "CPU forward 64^3" in out.stdout
     assert "batch 1 of 8^3" in out.stdout and "batch 2 of 16^3" in out.stdout
+
+
+def test_prior_shells_prints_the_band_tables(data_dir):
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "prior_shells.py"),
+                          str(data_dir / "emd_3488" / "emd_3488.mrc")], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("| shells |") == 3 and "t = 0.8: ratio" in out.stdout

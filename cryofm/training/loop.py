@@ -25,6 +25,7 @@ import torch.distributed as dist
 
 from cryofm.datasets.store import SPLIT_TRAIN, SPLIT_VALIDATION, PatchStore
 from cryofm.errors import CryofmInputError
+from cryofm.fourier import radial_frequency
 from cryofm.prior.normalize import standardize
 from cryofm.prior.unet import VelocityNet
 from cryofm.training.augment import apply_symmetry, cube_symmetries, random_crop
@@ -120,10 +121,7 @@ class _Patches:
 
 def _blur(x: np.ndarray, b: float, voxel_size: float) -> np.ndarray:
     """Multiply the spectrum of a cubic patch by exp(-b s^2 / 4), s in 1/A."""
-    n = x.shape[-1]
-    f = np.fft.fftfreq(n) / voxel_size
-    fx = np.fft.rfftfreq(n) / voxel_size
-    s2 = f[:, None, None] ** 2 + f[None, :, None] ** 2 + fx[None, None, :] ** 2
+    s2 = np.asarray(radial_frequency(x.shape, voxel_size)) ** 2
     f3 = np.fft.rfftn(x, axes=(-3, -2, -1)) * np.exp(-b * s2 / 4)
     return np.fft.irfftn(f3, s=x.shape[-3:], axes=(-3, -2, -1)).astype(np.float32)
 

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from cryofm.fourier import radial_frequency
+
 __all__ = ["MapLikeDraw", "draw_map_like", "map_like"]
 
 
@@ -62,20 +64,19 @@ def draw_map_like(gen: torch.Generator, *, resolution: tuple[float, float] = (2.
     )
 
 
-def _transfer(shape: tuple[int, int, int], voxel_size: float, d: MapLikeDraw) -> np.ndarray:
-    """The filter on the rfft grid: sharpening/blur x low-pass x low-shell damping."""
-    fz = np.fft.fftfreq(shape[0]) / voxel_size
-    fy = np.fft.fftfreq(shape[1]) / voxel_size
-    fx = np.fft.rfftfreq(shape[2]) / voxel_size
-    s = np.sqrt(fz[:, None, None] ** 2 + fy[None, :, None] ** 2 + fx[None, None, :] ** 2)
-    sc = 1.0 / d.resolution
-    lo, hi = sc * (1 - d.edge), sc * (1 + d.edge)
-    lp = np.clip((hi - s) / max(hi - lo, 1e-9), 0.0, 1.0)
-    lp = 0.5 - 0.5 * np.cos(np.pi * lp)  # raised cosine from 1 (below lo) to 0 (above hi)
+def _low_pass(s: np.ndarray, resolution: float, edge: float) -> np.ndarray:
+    """Raised cosine in |k| (1/A): 1 below (1 - edge) / d, 0 above (1 + edge) / d."""
+    lo, hi = (1 - edge) / resolution, (1 + edge) / resolution
+    ramp = np.clip((hi - s) / max(hi - lo, 1e-9), 0.0, 1.0)
+    return 0.5 - 0.5 * np.cos(np.pi * ramp)
+
+
+def _signal_filter(s: np.ndarray, d: MapLikeDraw) -> np.ndarray:
+    """Sharpening/blur x low-pass x low-shell damping, on the |k| grid `s`."""
     # sharpening is applied only inside the pass band, so a negative B cannot blow up the corners
-    env = np.exp(-d.b_factor * np.minimum(s, hi) ** 2 / 4.0)
+    env = np.exp(-d.b_factor * np.minimum(s, (1 + d.edge) / d.resolution) ** 2 / 4.0)
     damp = 1.0 - d.low_damp * np.exp(-((s * d.low_scale) ** 2))
-    return (lp * env * damp).astype(np.float32)
+    return _low_pass(s, d.resolution, d.edge) * env * damp
 
 
 def map_like(x: np.ndarray, voxel_size: float, d: MapLikeDraw, gen: torch.Generator) -> np.ndarray:
@@ -86,11 +87,10 @@ def map_like(x: np.ndarray, voxel_size: float, d: MapLikeDraw, gen: torch.Genera
     `d.noise` times the filtered signal's standard deviation.
     """
     x = np.asarray(x, dtype=np.float32)
-    h = _transfer(x.shape, voxel_size, d)
-    y = np.fft.irfftn(np.fft.rfftn(x) * h, s=x.shape, axes=(0, 1, 2)).astype(np.float32)
+    s = np.asarray(radial_frequency(x.shape, voxel_size))
+    y = np.fft.irfftn(np.fft.rfftn(x) * _signal_filter(s, d), s=x.shape, axes=(0, 1, 2)).astype(np.float32)
     if d.noise > 0:
-        cut = d.noise_resolution or d.resolution
-        band = _transfer(x.shape, voxel_size, MapLikeDraw(cut, d.edge, 0.0, 0.0, d.low_scale, 0.0))
+        band = _low_pass(s, d.noise_resolution or d.resolution, d.edge)
         n = torch.randn(x.shape, generator=gen).numpy()
         n = np.fft.irfftn(np.fft.rfftn(n) * band, s=x.shape, axes=(0, 1, 2)).astype(np.float32)
         sn, sy = float(n.std()), float(y.std())
