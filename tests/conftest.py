@@ -32,11 +32,3 @@ def tiny_store(tmp_path_factory) -> Path:
     cfg = load_train_config(TINY_YAML, run_dir=str(tmp_path_factory.mktemp("store")))
     return prepare_store(cfg, progress=False)
 
-
-def tiny_config(run_dir: Path, store: Path, **overrides):
-    """The tiny training config writing to `run_dir`, reading the patches of `store`."""
-    from cryofm.training import load_train_config
-
-    cfg = load_train_config(TINY_YAML, run_dir=str(run_dir), **overrides)
-    cfg.data.store = str(store)
-    return cfg

@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 
 from cryofm.errors import CryofmInputError
 from cryofm.training import load_train_config, train
-from conftest import tiny_config
+from training_helpers import tiny_config
 from cryofm.training.augment import apply_symmetry, cube_symmetries
 from cryofm.training.schedule import lr_factor, sample_time
 

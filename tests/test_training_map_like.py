@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from cryofm.errors import CryofmInputError
 from cryofm.prior import Prior
-from conftest import tiny_config
+from training_helpers import tiny_config
 from cryofm.training import train
 from cryofm.training.map_like import MapLikeDraw, draw_map_like, map_like
 
