@@ -15,6 +15,7 @@ from cryofm.restore import Progress, Restoration, complete_wedge, denoise, upsam
 from cryofm.restore import pipeline as pl
 from cryofm.restore.problems import DenoiseProblem
 from cryofm.restore.tiling import map_tiles, plan_tiles, tile_window
+from map_helpers import centred_truth
 from test_sampling_posterior import GaussianPrior
 
 
@@ -178,18 +179,10 @@ def test_bad_inputs_raise_input_errors(call):
 
 # --- the shipped prior, end to end ------------------------------------------------------------
 def test_shipped_prior_improves_a_degraded_map():
-    from cryofm.fourier import coloured_noise, power_spectrum, resample_volume
-    from cryofm.io import read_map
+    from cryofm.fourier import coloured_noise, power_spectrum
 
     prior = cryofm.load_prior()
-    # ground truth: the EMD-5168 monomer at 1.5 A, its centre in a 40^3 box, standardised
-    x = resample_volume(read_map("data/emd_5168/emd_5168_monomer.mrc"), 1.5).data.astype(np.float64)
-    n = 40
-    truth = np.full((n, n, n), float(np.median(x)))
-    src = tuple(slice(max(0, (s - n) // 2), max(0, (s - n) // 2) + min(s, n)) for s in x.shape)
-    dst = tuple(slice(max(0, (n - s) // 2), max(0, (n - s) // 2) + min(s, n)) for s in x.shape)
-    truth[dst] = x[src]
-    truth = (truth - truth.mean()) / truth.std()
+    truth = centred_truth()  # the EMD-5168 monomer at 1.5 A, its centre in a 40^3 box, standardised
     noise_power = 3.0 * np.asarray(power_spectrum(truth))  # SNR 1/3 per half in every shell
     halves = [truth + np.asarray(coloured_noise(truth.shape, noise_power, seed=s)) for s in (11, 12)]
     out = denoise(halves[0], halves[1], voxel_size=1.5, prior=prior, device="cpu")

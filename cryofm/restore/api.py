@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from cryofm.errors import CryofmInputError
-from cryofm.fourier import auto_mask, missing_wedge_mask, shell_average, wedge_mask_from_angles
+from cryofm.fourier import (auto_mask, expand_shells, irfftn, missing_wedge_mask, rfftn, shell_average,
+                            wedge_mask_from_angles)
 from cryofm.io.volume import Volume
 from cryofm.operators import check_tilt_range, tilt_range_from_angles
 from cryofm.restore import pipeline as pl
@@ -20,6 +21,7 @@ from cryofm.restore._inputs import as_volume, check_pair, resolve_device
 from cryofm.operators.anisotropic import cone_shell_noise
 from cryofm.restore.problems import AnisotropicDenoiseProblem, DenoiseProblem, Problem, UpsampleProblem, WedgeProblem
 from cryofm.restore.report import build_report
+from cryofm.restore.support import support_fit, support_fraction_ok, support_noise_power
 from cryofm.restore.types import Progress, Restoration
 from cryofm.fourier import resample_shells
 
@@ -71,14 +73,16 @@ def _prepare_one(task: str, obs_m: np.ndarray, halves_m, mask_m: np.ndarray, pri
         c_obs, c_mask = coarse["obs"], coarse["mask"]
         noise = pl.noise_from_solvent_or_halves(c_obs, None, c_mask)
         stats, signal = pl.clean_stats(c_obs, noise)
-        noise = np.maximum(noise, 1e-4 * np.maximum(signal, signal[1:].max() * 1e-3))
+        noise = _noise_floor(noise, signal)
         noise_box = max(c_obs.shape)
+    elif task == "wedge":
+        measured = _wedge_measured(shape, wedge)
+        noise = _wedge_noise(obs_m, halves_m, mask_m, measured, average)
+        stats, signal = pl.clean_stats(obs_m, noise, measured, halves_m)
+        noise = _noise_floor(noise, signal)
+        noise_box = max(shape)
     else:
         noise = pl.noise_from_solvent_or_halves(obs_m, halves_m, mask_m, average=average)
-        if task == "wedge":
-            measured = _wedge_measured(shape, wedge)
-            if halves_m is None:  # the solvent's power was spread over measured components only
-                noise = noise / np.maximum(shell_average(measured, shape), 0.05)
         stats, signal = pl.clean_stats(obs_m, noise, measured, halves_m)
         noise_box = max(shape)
     noise_n = torch.as_tensor(noise / stats.std**2, dtype=torch.float64)
@@ -94,6 +98,25 @@ def _prepare_one(task: str, obs_m: np.ndarray, halves_m, mask_m: np.ndarray, pri
     y = np.asarray(prior.normalize(obs_m, stats)[0], dtype=np.float64)
     wiener = pl.wiener_shells(signal, noise)
     return y, problem, stats, noise, wiener
+
+
+def _noise_floor(noise: np.ndarray, signal: np.ndarray) -> np.ndarray:
+    """Noise power kept above 1e-4 of the signal (noise-free data would get infinite weight)."""
+    return np.maximum(noise, 1e-4 * np.maximum(signal, signal[1:].max() * 1e-3))
+
+
+def _wedge_noise(obs: np.ndarray, halves, mask: np.ndarray, measured: np.ndarray, average: bool = True) -> np.ndarray:
+    """Noise power per shell (per measured component) of a wedged map: from the half maps when
+    given; else from the residual of a support-constrained fit (`support_noise_power`), or, when
+    the support fills too much of the box for that, from the solvent (which also counts the
+    molecule's wedge streaks as noise)."""
+    if halves is not None:
+        return pl.noise_from_solvent_or_halves(obs, halves, mask, average=average)
+    if support_fraction_ok(mask, measured):
+        return support_noise_power(obs, measured, mask)
+    # the solvent's power was spread over the measured components only
+    noise = pl.noise_from_solvent_or_halves(obs, None, mask)
+    return noise / np.maximum(shell_average(measured, obs.shape), 0.05)
 
 
 def _wedge_measured(shape, wedge: dict) -> np.ndarray:
@@ -180,7 +203,8 @@ def _restore(task: str, data, half2, *, mask, voxel_size, sampler, steps, sample
                                                         ratio=max(grids.input) / max(grids.model),
                                                         coarse=coarse, wedge=wedge, average=average,
                                                         anisotropic=anisotropic)
-        mean, std, info = _sample(task, prior, problem, y, wiener, skip, mask_m, grids, settings, ticker)
+        measured_p = _wedge_measured(grids.padded, wedge) if task == "wedge" else None
+        mean, std, info = _sample(task, prior, problem, y, wiener, skip, mask_m, grids, settings, ticker, measured_p)
         crop = tuple(slice(0, s) for s in grids.model)
         restored.append(pl.resize(np.asarray(prior.denormalize(mean[crop], stats), dtype=np.float64), grids.output))
         if std is not None:
@@ -207,21 +231,29 @@ def _restore(task: str, data, half2, *, mask, voxel_size, sampler, steps, sample
     return Restoration(volume=volume, std=std_vol, input=observation, report=report)
 
 
-def _sample(task, prior, problem, y, wiener, skip, mask_m, grids: _Grids, settings, ticker):
-    """Pad the normalised data, build the masked-Wiener start/fallback, sample the posterior."""
+def _sample(task, prior, problem, y, wiener, skip, mask_m, grids: _Grids, settings, ticker, measured_p=None):
+    """Pad the normalised data, build the start/fallback (the masked-Wiener map; for a wedge whose
+    molecule leaves room for solvent, the support-constrained fit to the Wiener-weighted data),
+    sample the posterior."""
     solvent = float(np.median(y[mask_m < 0.5])) if np.any(mask_m < 0.5) else 0.0
     y_p = pl.pad_to(y, grids.padded, solvent)
     # the Wiener weights' grid (the data's) and the padded box, both by their length in Angstrom
     data_len = float(max(n * v for n, v in zip(grids.input, grids.voxel_zyx))) if task == "upsample" \
         else max(grids.model) * prior.voxel_size
     w_p = resample_shells(torch.as_tensor(wiener), data_len, max(grids.padded) * prior.voxel_size, max(grids.padded) // 2)
-    fallback = _masked(pl.wiener_filter(y_p, w_p.numpy()), skip)  # the masked-Wiener estimate
+    filtered = pl.wiener_filter(y_p, w_p.numpy())
+    if measured_p is not None and support_fraction_ok(skip, measured_p):  # support-constrained Wiener
+        flat = np.full(y_p.shape, solvent)
+        fallback = support_fit(y_p, measured_p, skip, data_weight=_snr(w_p.numpy(), y_p.shape), reference=flat,
+                               reference_weight=1.0)
+    else:
+        fallback = _masked(filtered, skip)  # the masked-Wiener estimate
     return pl.sample_map(prior, problem, y_p, settings, skip=skip, fallback=fallback, tick=ticker)
 
 
 def _finish(task, result, obs, vol1, vol2, mask_in, wedge, grids: _Grids, settings) -> np.ndarray:
     """Flatten the solvent (soft mask), then take the components beyond the prior's band from the
-    Wiener-weighted data."""
+    Wiener-weighted data; a wedge map's measured components are fitted again within the support."""
     if settings.mask_output:
         if mask_in is not None:
             out_mask = pl.resize(mask_in, grids.output)
@@ -230,12 +262,37 @@ def _finish(task, result, obs, vol1, vol2, mask_in, wedge, grids: _Grids, settin
             if float(out_mask.mean()) > MAX_AUTO_MASK_FRACTION:
                 out_mask = None
         if out_mask is not None:
-            result = _masked(result, np.clip(out_mask, 0.0, 1.0))
+            out_mask = np.clip(out_mask, 0.0, 1.0)
+            flat = _masked(result, out_mask)
+            # flattening moved a wedge map's measured components: fit them again within the support
+            if task == "wedge":
+                wiener = _input_wiener(task, vol1, vol2, mask_in, obs, wedge)
+                result = _refit_wedge(flat, result, out_mask, wedge, wiener)
+            else:
+                result = flat
     inside = pl.band_mask(grids.output, grids.output_voxel_xyz[::-1], grids.band_cutoff)
     if not inside.all():
         wiener = _input_wiener(task, vol1, vol2, mask_in, obs, wedge)
         result = pl.merge_beyond_band(result, pl.resize(obs, grids.output), wiener, inside)
     return result
+
+
+def _refit_wedge(flat: np.ndarray, restored: np.ndarray, mask: np.ndarray, wedge: dict, wiener: np.ndarray) -> np.ndarray:
+    """The solvent-flattened wedge map `flat` whose measured components are fitted, within the
+    support `mask`, to those of the `restored` map before flattening (the posterior's blend of data
+    and prior), weighted by their posterior precision `1 + S/N` against `flat`'s 1 (`support_fit`);
+    `flat` where the support is too large to constrain anything."""
+    measured = _wedge_measured(flat.shape, wedge)
+    if not support_fraction_ok(mask, measured):
+        return flat
+    return support_fit(restored, measured, mask, data_weight=1.0 + _snr(wiener, flat.shape), reference=flat,
+                       reference_weight=1.0)
+
+
+def _snr(wiener: np.ndarray, shape) -> np.ndarray:
+    """Signal-to-noise ratio per rfft component from per-shell Wiener weights `S / (S + N)`."""
+    w = np.clip(np.asarray(wiener, dtype=np.float64), 0.0, 1.0)
+    return np.asarray(expand_shells(np.minimum(w / np.maximum(1.0 - w, 1e-12), 1e4), shape))
 
 
 def _masked(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -249,8 +306,12 @@ def _input_wiener(task, vol1, vol2, mask_in, obs, wedge) -> np.ndarray:
     """Per-shell Wiener weights of the data on the input grid (for the band beyond the prior's)."""
     halves = None if vol2 is None else (vol1.data.astype(np.float64), vol2.data.astype(np.float64))
     mask = _solvent_mask(obs, float(vol1.voxel_size.mean()), mask_in) if halves is None else None
-    noise = pl.noise_from_solvent_or_halves(obs, halves, mask)
     measured = _wedge_measured(obs.shape, wedge) if task == "wedge" else None
+    if task == "wedge":
+        mask = _solvent_mask(obs, float(vol1.voxel_size.mean()), mask_in)
+        noise = _wedge_noise(obs, halves, mask, measured)
+    else:
+        noise = pl.noise_from_solvent_or_halves(obs, halves, mask)
     _, signal = pl.clean_stats(obs, noise, measured, halves)
     return pl.wiener_shells(signal, noise)
 

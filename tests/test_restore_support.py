@@ -1,0 +1,103 @@
+"""The solvent as a constraint for the missing wedge (`cryofm.restore.support`) and its use in
+`complete_wedge`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import cryofm
+from cryofm.fourier import auto_mask, fsc_curve, irfftn, missing_wedge_mask, rfftn
+from map_helpers import centred_truth
+from cryofm.restore.support import support_fit, support_fraction_ok, support_noise_power
+
+N = 40
+
+
+def _molecule(seed: int = 0, n: int = N) -> np.ndarray:
+    """A compact random 'molecule' (60 Gaussian atoms of 1.2 voxel sd within radius n/5) in solvent."""
+    rng = np.random.default_rng(seed)
+    grid = np.indices((n, n, n)).astype(np.float64)
+    x = np.zeros((n, n, n))
+    for _ in range(60):
+        d = rng.normal(size=3)
+        centre = n / 2 + d / np.linalg.norm(d) * rng.uniform(0, n / 5)
+        x += np.exp(-((grid - centre[:, None, None, None]) ** 2).sum(0) / (2 * 1.2**2))
+    return (x - x.mean()) / x.std()
+
+
+def _wedged(x: np.ndarray, noise_sd: float = 0.0, seed: int = 1):
+    measured = np.asarray(missing_wedge_mask(x.shape, (-60, 60)), dtype=np.float64)
+    y = x + noise_sd * np.random.default_rng(seed).standard_normal(x.shape)
+    return np.asarray(irfftn(np.asarray(rfftn(y)) * measured, x.shape)), measured
+
+
+def _missing_correlation(a: np.ndarray, truth: np.ndarray, measured: np.ndarray) -> float:
+    fa, ft = np.asarray(rfftn(a)), np.asarray(rfftn(truth))
+    out = measured == 0
+    num = np.real(np.sum(fa[out] * np.conj(ft[out])))
+    return float(num / np.sqrt(np.sum(np.abs(fa[out]) ** 2) * np.sum(np.abs(ft[out]) ** 2) + 1e-30))
+
+
+def test_support_fit_fills_the_wedge_of_a_compact_molecule_and_keeps_the_solvent_flat():
+    truth = _molecule()
+    y, measured = _wedged(truth)
+    mask = np.asarray(auto_mask(truth, 1.5), dtype=np.float64)
+    fit = support_fit(y, measured, mask)
+    assert abs(_missing_correlation(y, truth, measured)) < 0.1  # ~0: only the rfft planes kx = 0, n/2 leak
+    assert _missing_correlation(fit, truth, measured) > 0.6
+    outside = mask == 0
+    assert np.ptp(fit[outside]) < 1e-9  # flat at the solvent level
+    # the measured components still match the data
+    resid = (np.asarray(rfftn(fit)) - np.asarray(rfftn(y))) * measured
+    assert np.sum(np.abs(resid) ** 2) < 0.05 * np.sum(np.abs(np.asarray(rfftn(y))) ** 2)
+
+
+@pytest.mark.parametrize("sd", [0.0, 0.5, 1.0])
+def test_noise_power_from_the_support_fit_ignores_the_wedge_streaks(sd):
+    truth = _molecule(2)
+    y, measured = _wedged(truth, sd)
+    mask = np.asarray(auto_mask(y, 1.5), dtype=np.float64)
+    assert support_fraction_ok(mask, measured)
+    est = support_noise_power(y, measured, mask)
+    mid = est[4:N // 2 - 2]
+    if sd == 0.0:  # no noise: the streaks in the solvent are the molecule's, not noise
+        from cryofm.operators import noise_power_from_solvent
+        import torch
+
+        solvent = noise_power_from_solvent(torch.as_tensor(y), torch.as_tensor(mask)).numpy()
+        assert est[1:].max() < 0.01 * solvent[1:4].max()
+        assert est[1:].max() < 0.02 * 0.5**2  # 2% of the weakest noise tested below
+    else:  # white noise of power sd^2 per component, within 20% per shell on average
+        assert np.mean(mid) == pytest.approx(sd**2, rel=0.2)
+
+
+def test_a_support_filling_the_box_is_not_used():
+    measured = np.asarray(missing_wedge_mask((16, 16, 16), (-60, 60)), dtype=np.float64)
+    assert not support_fraction_ok(np.ones((16, 16, 16)), measured)
+    assert support_fraction_ok(np.zeros((16, 16, 16)), measured)
+
+
+@pytest.mark.parametrize("sd", [0.0, 0.7])
+def test_complete_wedge_with_the_shipped_prior_beats_the_wedged_map_and_the_support_alone(sd):
+    truth = centred_truth(n=48)  # a real map (EMD-5168 monomer) at 1.5 A with solvent around it
+    y, measured = _wedged(truth, sd, seed=5)
+    assert support_fraction_ok(np.asarray(auto_mask(y, 1.5)), measured)
+    out = cryofm.complete_wedge(y, voxel_size=1.5, prior=cryofm.load_prior(), device="cpu").volume.data
+    assert _auc(out, truth) > _auc(y, truth) + 0.05
+    assert _missing_correlation(out, truth, measured) > 0.6
+    # the prior adds to what the support alone recovers
+    support_only = support_fit(y, measured, np.asarray(auto_mask(y, 1.5), dtype=np.float64))
+    assert _auc(out, truth) > _auc(support_only, truth) + 0.005
+
+
+def test_complete_wedge_of_a_crowded_box_improves_without_the_support():
+    truth = centred_truth(n=40)  # the molecule fills most of the box: the support is not used
+    y, measured = _wedged(truth)
+    assert not support_fraction_ok(np.asarray(auto_mask(y, 1.5)), measured)
+    out = cryofm.complete_wedge(y, voxel_size=1.5, prior=cryofm.load_prior(), device="cpu").volume.data
+    assert _auc(out, truth) > _auc(y, truth) + 0.02
+
+
+def _auc(m: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean(np.asarray(fsc_curve(np.asarray(m, np.float64), truth))[1:]))
