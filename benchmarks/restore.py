@@ -43,6 +43,7 @@ def run(quick: bool, samplers: list[str], prior, device: str, steps: dict[str, i
     rows: dict[str, dict[str, list[float]]] = {}
     seconds: dict[str, list[float]] = {s: [] for s in samplers}
     beyond: dict[str, list[float]] = {}
+    by_task: dict[str, list[float]] = {}
     for i, gt in enumerate(truths):
         rng = np.random.default_rng(1000 + i)
         cases = []
@@ -61,12 +62,14 @@ def run(quick: bool, samplers: list[str], prior, device: str, steps: dict[str, i
                 t0 = time.perf_counter()
                 out = _restore(task, s, degraded, prior, device, steps[s])
                 seconds[s].append(time.perf_counter() - t0)
+                by_task.setdefault(f"{s} {task}", []).append(seconds[s][-1])
                 row[s].append(P.fsc_auc(out, gt.data))
                 if task == "upsample":  # the spectrum beyond the input's Nyquist, which the data lack
                     beyond.setdefault(s, []).append(P.correlation_beyond(out, gt.data, degraded.shape))
             print(f"  {gt.name:18s} {name:14s} " + " ".join(f"{k}={v[-1]:.3f}" for k, v in row.items()),
                   file=sys.stderr, flush=True)
-    return {"truths": [g.name for g in truths], "rows": rows, "seconds": seconds, "upsample_beyond_nyquist": beyond}
+    return {"truths": [g.name for g in truths], "rows": rows, "seconds": seconds, "seconds_by_task": by_task,
+            "upsample_beyond_nyquist": beyond}
 
 
 def published(name: str) -> str:
@@ -131,7 +134,10 @@ def main() -> None:
               f"{np.mean(values):.3f} (min {np.min(values):.3f}; the Fourier-padded input has ~0 there)")
     print()
     for s in samplers:
-        print(f"seconds per map ({s}): {np.mean(result['seconds'][s]):.1f} (64^3 box; CPU cores: {os.cpu_count()})")
+        per_task = ", ".join(f"{k.split()[1]} {np.mean(v):.1f}" for k, v in result["seconds_by_task"].items()
+                             if k.split()[0] == s)
+        print(f"seconds per map ({s}): {np.mean(result['seconds'][s]):.1f} ({per_task}; 64^3 box; "
+              f"CPU cores: {os.cpu_count()})")
     print(f"peak memory (maxrss): {peak_mb:.0f} MB")
     try:
         import torch

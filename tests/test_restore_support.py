@@ -101,3 +101,22 @@ def test_complete_wedge_of_a_crowded_box_improves_without_the_support():
 
 def _auc(m: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(np.asarray(fsc_curve(np.asarray(m, np.float64), truth))[1:]))
+
+
+def test_the_sampler_constraint_flattens_compact_items_and_leaves_crowded_ones():
+    import torch
+
+    from cryofm.restore.support import SupportConstraint
+
+    compact = _molecule(4, n=32)
+    crowded = np.random.default_rng(0).standard_normal((32, 32, 32))  # no solvent anywhere
+    measured = np.asarray(missing_wedge_mask((32, 32, 32), (-60, 60)), dtype=np.float64)
+    x_c = torch.as_tensor(np.stack([compact, crowded])[:, None], dtype=torch.float32)
+    data_prec = torch.as_tensor(1.0 + 100.0 * measured, dtype=torch.float32)[None, None]
+    prior_prec = torch.ones_like(data_prec)
+    out = SupportConstraint(measured, 1.5)(x_c, data_prec, prior_prec).double().numpy()
+    assert out.shape == (2, 1, 32, 32, 32)
+    np.testing.assert_allclose(out[1, 0], crowded, atol=1e-6)
+    mask = np.asarray(auto_mask(compact, 1.5))
+    assert np.ptp(out[0, 0][mask == 0]) < 1e-5
+    assert np.corrcoef(out[0, 0].ravel(), compact.ravel())[0, 1] > 0.99

@@ -143,7 +143,7 @@ def _shared_options(func):
     options = [
         click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output map (default: beside the input)."),
         click.option("--mask", type=click.Path(exists=True, dir_okay=False), help="Solvent mask (1 = protein) on the map's grid."),
-        click.option("--steps", type=click.IntRange(min=1), default=None, help="Sampler steps (default per sampler)."),
+        click.option("--steps", type=click.IntRange(min=1), default=None, help="Sampler steps (default per task and sampler: 16 for wedge with dc, else 4)."),
         click.option("--sampler", type=click.Choice(["dc", "fps"]), default="dc", show_default=True),
         click.option("--samples", type=click.IntRange(min=1), default=1, show_default=True,
                      help="Posterior samples; >1 also writes <out>_std.mrc."),

@@ -173,6 +173,7 @@ def _restore(task: str, data, half2, *, mask, voxel_size, sampler, steps, sample
                                "(on the command line: two maps)")
     dev = resolve_device(device)
     on_gpu = dev.startswith("cuda")  # more memory: bigger whole boxes and tile batches
+    steps = pl.DEFAULT_STEPS.get((task, sampler)) if steps is None else steps
     settings = pl.Settings(sampler=sampler, steps=steps, samples=int(samples), device=dev, seed=int(seed),
                            t_start=pl.DEFAULT_T_START.get((task, sampler), 1.0),
                            whole_box_voxels=160**3 if on_gpu else 128**3, batch=8 if on_gpu else 2)
@@ -336,7 +337,7 @@ def denoise(data, half2=None, *, mask=None, voxel_size=None, sampler="dc", steps
         mask: soft solvent mask on the map's grid (1 = protein), or None for an automatic one.
         voxel_size: Angstrom, needed for bare arrays.
         sampler: "dc" (closed-form data consistency, no back-propagation) or "fps".
-        steps: sampler steps (default per sampler, `pipeline.DEFAULT_STEPS`); samples: K >= 1.
+        steps: sampler steps (default per task and sampler, `pipeline.DEFAULT_STEPS`); samples: K >= 1.
         device: "auto", "cpu" or "cuda"; seed: seeds a torch.Generator (no global seeding).
         prior: a `Prior`, a weights path, or None for the shipped model.
         independent_halves: restore each half on its own and report the FSC between them.

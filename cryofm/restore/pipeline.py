@@ -44,10 +44,15 @@ __all__ = ["Settings", "DEFAULT_STEPS", "DEFAULT_T_START", "sample_map", "plan_f
            "noise_from_solvent_or_halves", "clean_stats", "merge_beyond_band", "time_grid_for", "Ticker",
            "band_mask", "wiener_shells", "wiener_filter", "model_shape", "padded_shape", "pad_to"]
 
-DEFAULT_STEPS = {"dc": 4, "fps": 4}
-# where the flow starts on the straight path from the masked-Wiener estimate, per (task, sampler);
-# chosen on the benchmark ground truths (benchmarks/restore.py), never on held-out maps
-DEFAULT_T_START = {("denoise", "dc"): 0.6, ("wedge", "dc"): 0.8, ("upsample", "dc"): 0.8,
+# steps, and where the flow starts on the straight path from the classical estimate, per (task,
+# sampler); chosen on the benchmark ground truths (benchmarks/restore.py), never on held-out maps.
+# The wedge with dc integrates the whole flow from t = 1 in 16 steps: with the solvent constraint
+# at every step (`SupportConstraint`) more steps keep paying (FSC_AUC 0.936 with 4 steps from
+# t = 0.8, 0.946 with 16 from t = 1, on the 8 benchmark truths), at ~27 s per 64^3 map.
+DEFAULT_STEPS = {("denoise", "dc"): 4, ("wedge", "dc"): 16, ("upsample", "dc"): 4,
+                 ("denoise", "fps"): 4, ("wedge", "fps"): 4, ("upsample", "fps"): 4}
+FALLBACK_STEPS = 4  # a Settings made without a task
+DEFAULT_T_START = {("denoise", "dc"): 0.6, ("wedge", "dc"): 1.0, ("upsample", "dc"): 0.8,
                    ("denoise", "fps"): 0.6, ("wedge", "fps"): 0.6, ("upsample", "fps"): 0.6}
 _DIMS = (-3, -2, -1)
 
@@ -97,7 +102,7 @@ class Settings:
 
     @property
     def n_steps(self) -> int:
-        return int(self.steps) if self.steps is not None else DEFAULT_STEPS[self.sampler]
+        return int(self.steps) if self.steps is not None else FALLBACK_STEPS
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "steps": self.n_steps, "init_noise": self.start_noise}
@@ -229,6 +234,7 @@ def sample_map(prior, problem: Problem, y: np.ndarray, settings: Settings, *, sk
     generator = torch.Generator(device=device).manual_seed(int(settings.seed))
     grid = time_grid_for(settings)
     operator = problem.operator(plan.tile).to(device)
+    constrain = problem.constraint(tuple(plan.tile), prior.voxel_size) if settings.sampler == "dc" else None
     means, stds = [], []
     for start in range(0, len(run), settings.batch):
         batch = run[start:start + settings.batch]
@@ -242,7 +248,8 @@ def sample_map(prior, problem: Problem, y: np.ndarray, settings: Settings, *, sk
         t0, scale = settings.t_start, settings.start_noise
         x_init = lambda gen, m=start_map: ((1 - t0) * m  # noqa: E731
                                            + t0 * scale * torch.randn(m.shape, generator=gen, device=device))
-        result = _run_sampler(prior, operator, y_f, grid, settings, generator, lambda i, n=len(batch): tick(n), x_init)
+        result = _run_sampler(prior, operator, y_f, grid, settings, generator, lambda i, n=len(batch): tick(n), x_init,
+                              constrain)
         means += [(c, r) for c, r in zip(batch, result.mean[:, 0].double().cpu().numpy())]
         if result.std is not None:
             stds += [(c, r) for c, r in zip(batch, result.std[:, 0].double().cpu().numpy())]
@@ -256,10 +263,10 @@ def sample_map(prior, problem: Problem, y: np.ndarray, settings: Settings, *, sk
     return mean, std, info
 
 
-def _run_sampler(prior, operator, y_f, grid, settings: Settings, generator, callback, x_init):
+def _run_sampler(prior, operator, y_f, grid, settings: Settings, generator, callback, x_init, constrain=None):
     if settings.sampler == "dc":
         return sample_dc(prior, operator, y_f, grid, samples=settings.samples, eta=settings.eta,
-                         generator=generator, callback=callback, x_init=x_init)
+                         generator=generator, callback=callback, x_init=x_init, constrain=constrain)
     return sample_fps(prior, operator, y_f, grid, samples=settings.samples, zeta=settings.zeta,
                       lambda_max=settings.lambda_max, generator=generator, callback=callback, x_init=x_init)
 

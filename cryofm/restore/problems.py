@@ -45,6 +45,10 @@ class Problem:
         """Data rfft for the operator of `y.shape[-3:]`; `y` is `[B, 1, D, H, W]` on the model grid."""
         return torch.fft.rfftn(y, dim=_DIMS, norm="ortho")
 
+    def constraint(self, shape: tuple[int, int, int], voxel_size: float):
+        """A real-space constraint for the `dc` sampler's estimates on tiles of `shape`, or None."""
+        return None
+
 
 @dataclass
 class DenoiseProblem(Problem):
@@ -69,8 +73,19 @@ class WedgeProblem(Problem):
     tilt_axis: str = "y"
     tilt_angles: tuple[float, ...] | None = None
 
+    support: bool = True
+
     def operator(self, shape):
         return WedgeOperator(shape, self.noise_for(shape), self.tilt_range, self.tilt_axis, tilt_angles=self.tilt_angles)
+
+    def constraint(self, shape, voxel_size):
+        """The solvent (`SupportConstraint`) where the support leaves room for it (`support`)."""
+        if not self.support:
+            return None
+        from cryofm.restore.support import SupportConstraint
+
+        measured = (self.operator(shape).gain > 0).double().numpy()
+        return SupportConstraint(measured, voxel_size)
 
 
 @dataclass

@@ -26,10 +26,11 @@ estimate unreliable: `support_fraction_ok` says when to use it.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
-from cryofm.fourier import hermitian_weight, irfftn, rfftn, shell_sum
+from cryofm.fourier import auto_mask, hermitian_weight, irfftn, rfftn, shell_sum
 
-__all__ = ["support_fit", "support_noise_power", "support_fraction_ok", "MAX_SUPPORT_RATIO"]
+__all__ = ["support_fit", "support_noise_power", "support_fraction_ok", "SupportConstraint", "MAX_SUPPORT_RATIO"]
 
 # the fit has mean(m) / measured-fraction of the measured degrees of freedom; beyond this the
 # residual holds too little of the noise to measure it, and the constraint adds little
@@ -125,3 +126,47 @@ def support_noise_power(y: np.ndarray, measured: np.ndarray, mask: np.ndarray, i
     per_shell = shell_sum(residual, shape) / np.maximum(shell_sum(p, shape), 1e-12)
     left = 1.0 - float(np.mean(mask)) / _measured_fraction(p, shape)
     return np.asarray(per_shell, dtype=np.float64) / max(left, 1.0 - MAX_SUPPORT_RATIO)
+
+
+class SupportConstraint:
+    """The solvent constraint inside the `dc` sampler (`cryofm.sampling.dc.dc_step`'s `constrain`).
+
+    At each step the combined estimate `x_c` is flattened outside its own automatic mask (dynamic
+    masking, as in density modification) and its measured components are fitted again within that
+    support, weighted by their posterior precision, against the flattened map's prior precision:
+    the posterior mean confined to the support.  Batch items whose support fills too much of the
+    box are left as they are.
+
+    Args:
+        measured: 0/1 rfft mask of the tile's measured components (the wedge).
+        voxel_size: of the model grid (Angstrom), for the automatic mask.
+        iters: conjugate-gradient iterations per step.
+    """
+
+    def __init__(self, measured: np.ndarray, voxel_size: float, iters: int = 30) -> None:
+        self.measured = np.asarray(measured, dtype=np.float64)
+        self.voxel_size = float(voxel_size)
+        self.iters = int(iters)
+
+    def __call__(self, x_c: torch.Tensor, data_precision: torch.Tensor, prior_precision: torch.Tensor) -> torch.Tensor:
+        out = []
+        for b in range(x_c.shape[0]):
+            x = x_c[b, 0].double().cpu().numpy()
+            mask = np.asarray(auto_mask(x, self.voxel_size), dtype=np.float64)
+            if support_fraction_ok(mask, self.measured):
+                d = _item(data_precision, b)
+                r = _item(prior_precision, b)
+                outside = mask < 0.5
+                level = float(np.median(x[outside]))
+                flat = level + (x - level) * mask
+                x = support_fit(x, self.measured, mask, data_weight=d / r, reference=flat, reference_weight=1.0,
+                                iters=self.iters)
+            out.append(torch.as_tensor(x, dtype=x_c.dtype))
+        return torch.stack(out)[:, None].to(x_c.device)
+
+
+def _item(a: torch.Tensor, b: int) -> np.ndarray:
+    """Batch item `b` of a precision grid `[..., D, H, W // 2 + 1]` (batch axes of size B or 1) as
+    float64 NumPy."""
+    flat = a.reshape(-1, *a.shape[-3:])
+    return flat[b if flat.shape[0] > 1 else 0].double().cpu().numpy()

@@ -34,14 +34,23 @@ import torch
 from cryofm.fourier import expand_shells, shell_sum
 from cryofm.sampling._posterior import PosteriorResult, check_grid, error_power_grid, summarize
 
-__all__ = ["sample_dc", "dc_step", "empirical_error"]
+__all__ = ["sample_dc", "dc_step", "empirical_error", "Constraint"]
 
 _DIMS = (-3, -2, -1)
 
 
+Constraint = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
 def dc_step(prior, operator, y_f, information, precision, x, t: float, t_next: float, *, eta: float = 0.0,
-            adaptive_error: bool = True, generator: torch.Generator | None = None) -> torch.Tensor:
-    """One step from `t` to `t_next` (see the module docstring); `x` is `[B, 1, D, H, W]`."""
+            adaptive_error: bool = True, generator: torch.Generator | None = None,
+            constrain: Constraint | None = None) -> torch.Tensor:
+    """One step from `t` to `t_next` (see the module docstring); `x` is `[B, 1, D, H, W]`.
+
+    `constrain(x_c, data_precision, prior_precision)`, when given, replaces the combined estimate
+    `x_c` by one that also satisfies a real-space constraint (the solvent of a wedge map,
+    `cryofm.restore.support.SupportConstraint`); the precisions (rfft grid) say how much each of
+    `x_c`'s components is worth: `A^T N^-1 A + 1/E_t` and `1/E_t`."""
     v = prior.velocity(x, torch.full((x.shape[0],), t, device=x.device, dtype=x.dtype))
     x_hat = x - t * v
     x_hat_f = torch.fft.rfftn(x_hat, dim=_DIMS, norm="ortho")
@@ -51,6 +60,8 @@ def dc_step(prior, operator, y_f, information, precision, x, t: float, t_next: f
     inv_err = 1.0 / error
     x_c_f = (information + x_hat_f * inv_err) / (precision + inv_err)
     x_c = torch.fft.irfftn(x_c_f, s=operator.shape, dim=_DIMS, norm="ortho")
+    if constrain is not None:
+        x_c = constrain(x_c, precision + inv_err, inv_err)
     if t_next == 0.0:
         return x_c
     e = (x - (1.0 - t) * x_c) / t
@@ -75,7 +86,8 @@ def empirical_error(operator, x_hat_f: torch.Tensor, y_f: torch.Tensor) -> torch
 @torch.no_grad()
 def sample_dc(prior, operator, y_f: torch.Tensor, grid: torch.Tensor, *, samples: int = 1, eta: float = 0.0,
               adaptive_error: bool = True, generator: torch.Generator | None = None, callback: Callable[[int], None] | None = None,
-              x_init: Callable[[torch.Generator | None], torch.Tensor] | None = None) -> PosteriorResult:
+              x_init: Callable[[torch.Generator | None], torch.Tensor] | None = None,
+              constrain: Constraint | None = None) -> PosteriorResult:
     """Posterior samples of `x` given data `y_f` under `operator` with the flow prior `prior`.
 
     Args:
@@ -89,6 +101,7 @@ def sample_dc(prior, operator, y_f: torch.Tensor, grid: torch.Tensor, *, samples
         generator: torch.Generator for the initial noise (and fresh noise); never global seeding.
         callback: called with the number of steps done after every step (progress, cancellation).
         x_init: optional `generator -> x_{grid[0]}` (defaults to standard normal noise).
+        constrain: optional real-space constraint applied to each step's estimate (see `dc_step`).
 
     Returns:
         `PosteriorResult` with `mean` and `std` `[B, 1, D, H, W]`.
@@ -103,7 +116,7 @@ def sample_dc(prior, operator, y_f: torch.Tensor, grid: torch.Tensor, *, samples
         x = x_init(gen) if x_init is not None else torch.randn(shape, generator=gen, device=device)
         for i, (t, t_next) in enumerate(zip(grid[:-1], grid[1:])):
             x = dc_step(prior, operator, y_f, information, precision, x, t, t_next, eta=eta,
-                        adaptive_error=adaptive_error, generator=gen)
+                        adaptive_error=adaptive_error, generator=gen, constrain=constrain)
             if callback is not None:
                 callback(i + 1)
         return x
