@@ -23,3 +23,10 @@ def test_prior_shells_prints_the_band_tables(data_dir):
                           str(data_dir / "emd_3488" / "emd_3488.mrc")], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("| shells |") == 3 and "t = 0.8: ratio" in out.stdout
+
+
+def test_prior_layout_ab_times_both_layouts():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "prior_layout_ab.py"), "--rounds", "1"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "channels_last" in out.stdout and "contiguous" in out.stdout

@@ -78,3 +78,13 @@ def test_shipped_on_emd_5168_regression(shipped, data_dir):
     x = map_patches(data_dir / "emd_5168" / "emd_5168.map", count=1)
     res = mse_ratio(shipped, x, times=(0.8,), seed=0)
     assert res.ratio[0] < EMD_5168_LIMIT_T08, res
+
+
+def test_inference_layout_matches_the_differentiable_path():
+    """Without gradients the convolutions run channels-last; with them (fps, training) contiguous:
+    the two agree."""
+    prior = load_prior()
+    x = torch.randn(2, 1, 16, 16, 16, generator=torch.Generator().manual_seed(0))
+    fast = prior.velocity(x, 0.4)
+    differentiable = prior.velocity(x.clone().requires_grad_(True), 0.4).detach()
+    torch.testing.assert_close(fast, differentiable, atol=1e-4, rtol=1e-4)

@@ -82,14 +82,21 @@ class Conv3d(nn.Conv3d):
 
     PyTorch's heuristic sends small inputs (batch 1, few channels, e.g. 16 x 32^3) to a naive
     `slow_conv3d` that is 10-50x slower on CPU; the oneDNN kernel computes the same convolution.
+    Where no gradient flows (inference) the tensors go channels-last (`torch.channels_last_3d`), which
+    oneDNN runs without reordering: a single 16->16 3^3 convolution at 64^3 takes 37 ms instead of
+    70 on the 2-core CPU, but a whole 64^3 forward pass only gains ~5% (0.97 s best, 1.01 median,
+    against 1.02 and 1.09, interleaved A/B in one process).  GroupNorm, SiLU, interpolation and
+    concatenation keep the layout; results agree to 1e-4.
     """
 
     def _conv_forward(self, input, weight, bias):  # noqa: A002 - torch's signature
         if (input.device.type == "cpu" and input.dtype == torch.float32 and weight.dtype == torch.float32
                 and self.padding_mode == "zeros" and torch.backends.mkldnn.is_available()
                 and not isinstance(self.padding, str)):
-            return torch.mkldnn_convolution(input.contiguous(), weight, bias, list(self.padding),
-                                            list(self.stride), list(self.dilation), self.groups)
+            backward = torch.is_grad_enabled() and (input.requires_grad or weight.requires_grad)
+            layout = torch.contiguous_format if backward else torch.channels_last_3d
+            return torch.mkldnn_convolution(input.contiguous(memory_format=layout), weight.contiguous(memory_format=layout),
+                                            bias, list(self.padding), list(self.stride), list(self.dilation), self.groups)
         return super()._conv_forward(input, weight, bias)
 
 
