@@ -234,27 +234,26 @@ def _restore(task: str, data, half2, *, mask, voxel_size, sampler, steps, sample
 
 def _sample(task, prior, problem, y, wiener, skip, mask_m, grids: _Grids, settings, ticker, measured_p=None):
     """Pad the normalised data, build the start/fallback (the masked-Wiener map; for a wedge whose
-    molecule leaves room for solvent, the support-constrained fit to the Wiener-weighted data),
-    sample the posterior."""
+    molecule leaves room for solvent, the support-constrained Wiener map), sample the posterior."""
     solvent = float(np.median(y[mask_m < 0.5])) if np.any(mask_m < 0.5) else 0.0
     y_p = pl.pad_to(y, grids.padded, solvent)
     # the Wiener weights' grid (the data's) and the padded box, both by their length in Angstrom
     data_len = float(max(n * v for n, v in zip(grids.input, grids.voxel_zyx))) if task == "upsample" \
         else max(grids.model) * prior.voxel_size
     w_p = resample_shells(torch.as_tensor(wiener), data_len, max(grids.padded) * prior.voxel_size, max(grids.padded) // 2)
-    filtered = pl.wiener_filter(y_p, w_p.numpy())
-    if measured_p is not None and support_fraction_ok(skip, measured_p):  # support-constrained Wiener
-        flat = np.full(y_p.shape, solvent)
-        fallback = support_fit(y_p, measured_p, skip, data_weight=_snr(w_p.numpy(), y_p.shape), reference=flat,
-                               reference_weight=1.0)
+    # the flow starts from the fallback when t_start < 1; from t = 1 it only fills skipped solvent tiles
+    if measured_p is not None and settings.t_start < 1.0 and support_fraction_ok(skip, measured_p):
+        fallback = support_fit(y_p, measured_p, skip, data_weight=_snr(w_p.numpy(), y_p.shape),
+                               reference=np.full(y_p.shape, solvent), reference_weight=1.0)  # support-constrained Wiener
     else:
-        fallback = _masked(filtered, skip)  # the masked-Wiener estimate
+        fallback = _masked(pl.wiener_filter(y_p, w_p.numpy()), skip)  # the masked-Wiener estimate
     return pl.sample_map(prior, problem, y_p, settings, skip=skip, fallback=fallback, tick=ticker)
 
 
 def _finish(task, result, obs, vol1, vol2, mask_in, wedge, grids: _Grids, settings) -> np.ndarray:
     """Flatten the solvent (soft mask), then take the components beyond the prior's band from the
     Wiener-weighted data; a wedge map's measured components are fitted again within the support."""
+    wiener = None
     if settings.mask_output:
         if mask_in is not None:
             out_mask = pl.resize(mask_in, grids.output)
@@ -273,7 +272,7 @@ def _finish(task, result, obs, vol1, vol2, mask_in, wedge, grids: _Grids, settin
                 result = flat
     inside = pl.band_mask(grids.output, grids.output_voxel_xyz[::-1], grids.band_cutoff)
     if not inside.all():
-        wiener = _input_wiener(task, vol1, vol2, mask_in, obs, wedge)
+        wiener = _input_wiener(task, vol1, vol2, mask_in, obs, wedge) if wiener is None else wiener
         result = pl.merge_beyond_band(result, pl.resize(obs, grids.output), wiener, inside)
     return result
 
@@ -304,12 +303,12 @@ def _masked(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def _input_wiener(task, vol1, vol2, mask_in, obs, wedge) -> np.ndarray:
-    """Per-shell Wiener weights of the data on the input grid (for the band beyond the prior's)."""
+    """Per-shell Wiener weights of the data on the input grid (for the band beyond the prior's and
+    the wedge's final refit)."""
     halves = None if vol2 is None else (vol1.data.astype(np.float64), vol2.data.astype(np.float64))
     mask = _solvent_mask(obs, float(vol1.voxel_size.mean()), mask_in) if halves is None else None
     measured = _wedge_measured(obs.shape, wedge) if task == "wedge" else None
     if task == "wedge":
-        mask = _solvent_mask(obs, float(vol1.voxel_size.mean()), mask_in)
         noise = _wedge_noise(obs, halves, mask, measured)
     else:
         noise = pl.noise_from_solvent_or_halves(obs, halves, mask)

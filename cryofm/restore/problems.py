@@ -73,15 +73,11 @@ class WedgeProblem(Problem):
     tilt_axis: str = "y"
     tilt_angles: tuple[float, ...] | None = None
 
-    support: bool = True
-
     def operator(self, shape):
         return WedgeOperator(shape, self.noise_for(shape), self.tilt_range, self.tilt_axis, tilt_angles=self.tilt_angles)
 
     def constraint(self, shape, voxel_size):
-        """The solvent (`SupportConstraint`) where the support leaves room for it (`support`)."""
-        if not self.support:
-            return None
+        """The solvent (`SupportConstraint`; it leaves tiles whose support fills the box alone)."""
         from cryofm.restore.support import SupportConstraint
 
         measured = (self.operator(shape).gain > 0).double().numpy()

@@ -13,9 +13,10 @@ support), by conjugate gradients.  Uses in the wedge pipeline (`cryofm.restore.a
    noise (on a noise-free wedged map it reports about 70 in the lowest shells where the truth is
    0); the residual reports ~0, and white noise of known power within 20%
    (`tests/test_restore_support.py`);
-2. the sampler's starting map: the support-constrained Wiener filter of the data (data weighted
-   by their signal-to-noise ratio, pulled to the solvent level with weight 1), in place of the
-   masked Wiener map;
+2. every `dc` step (`SupportConstraint`): the step's estimate confined to the support of its own
+   automatic mask; and, for a sampler that starts part-way along the flow (`fps`), the starting
+   map: the support-constrained Wiener filter of the data (data weighted by their signal-to-noise
+   ratio, pulled to the solvent level with weight 1) instead of the masked Wiener map;
 3. the final map: flattening the solvent moves the measured components, so they are fitted again
    within the support to the restored map's, weighted by their posterior precision.
 
