@@ -83,9 +83,8 @@ class Conv3d(nn.Conv3d):
     PyTorch's heuristic sends small inputs (batch 1, few channels, e.g. 16 x 32^3) to a naive
     `slow_conv3d` that is 10-50x slower on CPU; the oneDNN kernel computes the same convolution.
     Where no gradient flows (inference) the tensors go channels-last (`torch.channels_last_3d`), which
-    oneDNN runs without reordering: a single 16->16 3^3 convolution at 64^3 takes 37 ms instead of
-    70 on the 2-core CPU, but a whole 64^3 forward pass only gains ~5% (0.97 s best, 1.01 median,
-    against 1.02 and 1.09, interleaved A/B in one process).  GroupNorm, SiLU, interpolation and
+    oneDNN runs without reordering: a whole 64^3 forward pass gains ~5-10% on the 2-core CPU
+    (`benchmarks/prior_layout_ab.py`, an interleaved A/B).  GroupNorm, SiLU, interpolation and
     concatenation keep the layout; results agree to 1e-4.
     """
 

@@ -12,16 +12,16 @@ import numpy as np
 import torch
 
 from cryofm.errors import CryofmInputError
-from cryofm.fourier import (auto_mask, expand_shells, irfftn, missing_wedge_mask, rfftn, shell_average,
-                            wedge_mask_from_angles)
+from cryofm.fourier import auto_mask, expand_shells, shell_average
 from cryofm.io.volume import Volume
 from cryofm.operators import check_tilt_range, tilt_range_from_angles
+from cryofm.operators.wedge import wedge_mask
 from cryofm.restore import pipeline as pl
 from cryofm.restore._inputs import as_volume, check_pair, resolve_device
 from cryofm.operators.anisotropic import cone_shell_noise
 from cryofm.restore.problems import AnisotropicDenoiseProblem, DenoiseProblem, Problem, UpsampleProblem, WedgeProblem
 from cryofm.restore.report import build_report
-from cryofm.restore.support import support_fit, support_fraction_ok, support_noise_power
+from cryofm.restore.support import flatten_solvent, support_fit, support_fraction_ok, support_noise_power
 from cryofm.restore.types import Progress, Restoration
 from cryofm.fourier import resample_shells
 
@@ -120,9 +120,8 @@ def _wedge_noise(obs: np.ndarray, halves, mask: np.ndarray, measured: np.ndarray
 
 
 def _wedge_measured(shape, wedge: dict) -> np.ndarray:
-    if wedge["tilt_angles"] is not None:
-        return np.asarray(wedge_mask_from_angles(shape, wedge["tilt_angles"], tilt_axis=wedge["tilt_axis"]))
-    return np.asarray(missing_wedge_mask(shape, wedge["tilt_range"], tilt_axis=wedge["tilt_axis"]))
+    """0/1 float64 rfft mask of the wedge's measured components on a grid of `shape`."""
+    return wedge_mask(shape, wedge["tilt_range"], wedge["tilt_axis"], tilt_angles=wedge["tilt_angles"]).double().numpy()
 
 
 @dataclass(frozen=True)
@@ -204,8 +203,7 @@ def _restore(task: str, data, half2, *, mask, voxel_size, sampler, steps, sample
                                                         ratio=max(grids.input) / max(grids.model),
                                                         coarse=coarse, wedge=wedge, average=average,
                                                         anisotropic=anisotropic)
-        measured_p = _wedge_measured(grids.padded, wedge) if task == "wedge" else None
-        mean, std, info = _sample(task, prior, problem, y, wiener, skip, mask_m, grids, settings, ticker, measured_p)
+        mean, std, info = _sample(task, prior, problem, y, wiener, skip, mask_m, grids, settings, ticker)
         crop = tuple(slice(0, s) for s in grids.model)
         restored.append(pl.resize(np.asarray(prior.denormalize(mean[crop], stats), dtype=np.float64), grids.output))
         if std is not None:
@@ -232,7 +230,7 @@ def _restore(task: str, data, half2, *, mask, voxel_size, sampler, steps, sample
     return Restoration(volume=volume, std=std_vol, input=observation, report=report)
 
 
-def _sample(task, prior, problem, y, wiener, skip, mask_m, grids: _Grids, settings, ticker, measured_p=None):
+def _sample(task, prior, problem, y, wiener, skip, mask_m, grids: _Grids, settings, ticker):
     """Pad the normalised data, build the start/fallback (the masked-Wiener map; for a wedge whose
     molecule leaves room for solvent, the support-constrained Wiener map), sample the posterior."""
     solvent = float(np.median(y[mask_m < 0.5])) if np.any(mask_m < 0.5) else 0.0
@@ -242,11 +240,12 @@ def _sample(task, prior, problem, y, wiener, skip, mask_m, grids: _Grids, settin
         else max(grids.model) * prior.voxel_size
     w_p = resample_shells(torch.as_tensor(wiener), data_len, max(grids.padded) * prior.voxel_size, max(grids.padded) // 2)
     # the flow starts from the fallback when t_start < 1; from t = 1 it only fills skipped solvent tiles
-    if measured_p is not None and settings.t_start < 1.0 and support_fraction_ok(skip, measured_p):
+    measured_p = problem.measured(grids.padded) if task == "wedge" and settings.t_start < 1.0 else None
+    if measured_p is not None and support_fraction_ok(skip, measured_p):
         fallback = support_fit(y_p, measured_p, skip, data_weight=_snr(w_p.numpy(), y_p.shape),
                                reference=np.full(y_p.shape, solvent), reference_weight=1.0)  # support-constrained Wiener
     else:
-        fallback = _masked(pl.wiener_filter(y_p, w_p.numpy()), skip)  # the masked-Wiener estimate
+        fallback = flatten_solvent(pl.wiener_filter(y_p, w_p.numpy()), skip)  # the masked-Wiener estimate
     return pl.sample_map(prior, problem, y_p, settings, skip=skip, fallback=fallback, tick=ticker)
 
 
@@ -263,7 +262,7 @@ def _finish(task, result, obs, vol1, vol2, mask_in, wedge, grids: _Grids, settin
                 out_mask = None
         if out_mask is not None:
             out_mask = np.clip(out_mask, 0.0, 1.0)
-            flat = _masked(result, out_mask)
+            flat = flatten_solvent(result, out_mask)
             # flattening moved a wedge map's measured components: fit them again within the support
             if task == "wedge":
                 wiener = _input_wiener(task, vol1, vol2, mask_in, obs, wedge)
@@ -293,13 +292,6 @@ def _snr(wiener: np.ndarray, shape) -> np.ndarray:
     """Signal-to-noise ratio per rfft component from per-shell Wiener weights `S / (S + N)`."""
     w = np.clip(np.asarray(wiener, dtype=np.float64), 0.0, 1.0)
     return np.asarray(expand_shells(np.minimum(w / np.maximum(1.0 - w, 1e-12), 1e4), shape))
-
-
-def _masked(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """`x` pulled to its solvent level (median where mask < 0.5) outside the soft `mask`."""
-    outside = mask < 0.5
-    level = float(np.median(x[outside])) if np.any(outside) else 0.0
-    return level + (x - level) * mask
 
 
 def _input_wiener(task, vol1, vol2, mask_in, obs, wedge) -> np.ndarray:

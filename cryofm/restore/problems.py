@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from cryofm.fourier import expand_shells
 from cryofm.operators import DenoiseOperator, UpsampleOperator, WedgeOperator
 from cryofm.operators.anisotropic import expand_cone_shells
 from cryofm.operators.base import DiagonalOperator
+from cryofm.operators.wedge import wedge_mask
 from cryofm.fourier import resample_shells
 
 __all__ = ["Problem", "DenoiseProblem", "AnisotropicDenoiseProblem", "WedgeProblem", "UpsampleProblem"]
@@ -76,12 +78,15 @@ class WedgeProblem(Problem):
     def operator(self, shape):
         return WedgeOperator(shape, self.noise_for(shape), self.tilt_range, self.tilt_axis, tilt_angles=self.tilt_angles)
 
+    def measured(self, shape) -> np.ndarray:
+        """0/1 float64 rfft mask of the measured components on a grid of `shape`."""
+        return wedge_mask(shape, self.tilt_range, self.tilt_axis, tilt_angles=self.tilt_angles).double().numpy()
+
     def constraint(self, shape, voxel_size):
         """The solvent (`SupportConstraint`; it leaves tiles whose support fills the box alone)."""
         from cryofm.restore.support import SupportConstraint
 
-        measured = (self.operator(shape).gain > 0).double().numpy()
-        return SupportConstraint(measured, voxel_size)
+        return SupportConstraint(self.measured(shape), voxel_size)
 
 
 @dataclass

@@ -10,9 +10,8 @@ support), by conjugate gradients.  Uses in the wedge pipeline (`cryofm.restore.a
 1. the noise power of a single wedged map (`support_noise_power`): the residual of the plain fit
    to the data, per shell, corrected for the measured degrees of freedom the fit absorbs.  The
    solvent of a wedged map holds the molecule's wedge streaks, which a solvent estimate counts as
-   noise (on a noise-free wedged map it reports about 70 in the lowest shells where the truth is
-   0); the residual reports ~0, and white noise of known power within 20%
-   (`tests/test_restore_support.py`);
+   noise; on a noise-free wedged map the residual reports under 1% of the solvent estimate, and
+   white noise of known power within 20% (`tests/test_restore_support.py`);
 2. every `dc` step (`SupportConstraint`): the step's estimate confined to the support of its own
    automatic mask; and, for a sampler that starts part-way along the flow (`fps`), the starting
    map: the support-constrained Wiener filter of the data (data weighted by their signal-to-noise
@@ -31,11 +30,19 @@ import torch
 
 from cryofm.fourier import auto_mask, hermitian_weight, irfftn, rfftn, shell_sum
 
-__all__ = ["support_fit", "support_noise_power", "support_fraction_ok", "SupportConstraint", "MAX_SUPPORT_RATIO"]
+__all__ = ["flatten_solvent", "support_fit", "support_noise_power", "support_fraction_ok", "SupportConstraint",
+           "MAX_SUPPORT_RATIO"]
 
 # the fit has mean(m) / measured-fraction of the measured degrees of freedom; beyond this the
 # residual holds too little of the noise to measure it, and the constraint adds little
 MAX_SUPPORT_RATIO = 0.6
+
+
+def flatten_solvent(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """`x` pulled to its solvent level (median where mask < 0.5) outside the soft `mask`."""
+    outside = mask < 0.5
+    level = float(np.median(x[outside])) if np.any(outside) else 0.0
+    return level + (x - level) * mask
 
 
 def _measured_fraction(measured: np.ndarray, shape: tuple[int, ...]) -> float:
@@ -155,13 +162,9 @@ class SupportConstraint:
             x = x_c[b, 0].double().cpu().numpy()
             mask = np.asarray(auto_mask(x, self.voxel_size), dtype=np.float64)
             if support_fraction_ok(mask, self.measured):
-                d = _item(data_precision, b)
-                r = _item(prior_precision, b)
-                outside = mask < 0.5
-                level = float(np.median(x[outside]))
-                flat = level + (x - level) * mask
-                x = support_fit(x, self.measured, mask, data_weight=d / r, reference=flat, reference_weight=1.0,
-                                iters=self.iters)
+                weight = _item(data_precision, b) / _item(prior_precision, b)
+                x = support_fit(x, self.measured, mask, data_weight=weight, reference=flatten_solvent(x, mask),
+                                reference_weight=1.0, iters=self.iters)
             out.append(torch.as_tensor(x, dtype=x_c.dtype))
         return torch.stack(out)[:, None].to(x_c.device)
 
