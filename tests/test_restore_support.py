@@ -53,6 +53,43 @@ def test_support_fit_fills_the_wedge_of_a_compact_molecule_and_keeps_the_solvent
     assert np.sum(np.abs(resid) ** 2) < 0.05 * np.sum(np.abs(np.asarray(rfftn(y))) ** 2)
 
 
+def test_support_fit_reaches_the_exact_minimiser_of_its_objective():
+    """Against a dense least-squares solve on an 8^3 box: the objective summed over the full FFT
+    grid, data weight and measured set both symmetric under k -> -k, a soft mask with a zero rim."""
+    n = 8
+    rng = np.random.default_rng(3)
+    target, reference = rng.standard_normal((2, n, n, n))
+
+    def on_grid(fz, fy, fx):
+        measured = (np.abs(fx) >= 0.6 * np.abs(fz)).astype(np.float64)
+        return measured, 1.0 + 20.0 * np.exp(-30.0 * (fz**2 + fy**2 + fx**2))
+
+    f, r = np.fft.fftfreq(n), np.fft.rfftfreq(n)
+    measured_full, weight_full = on_grid(*np.meshgrid(f, f, f, indexing="ij"))
+    measured, weight = on_grid(*np.meshgrid(f, f, r, indexing="ij"))
+    mask = np.zeros((n, n, n))
+    mask[2:6, 1:7, 2:7] = rng.uniform(0.3, 1.0, (4, 6, 5))
+    outside = mask < 0.5
+    level = float(np.median(reference[outside]))
+    fit = support_fit(target, measured, mask, data_weight=weight, reference=reference, reference_weight=0.5)
+
+    # minimise sum_k wd |F(level + m z) - F(t)|^2 + wr |F(level + m z) - F(r)|^2 over z on the support
+    fourier = np.fft.fftn(np.eye(n**3).reshape(n**3, n, n, n), axes=(1, 2, 3), norm="ortho").reshape(n**3, -1).T
+    on = mask.ravel() > 0
+    design = fourier[:, on] * mask.ravel()[on]
+    wd, wr = (measured_full * weight_full).ravel(), np.full(n**3, 0.5)
+    rows = np.concatenate([np.sqrt(wd)[:, None] * design, np.sqrt(wr)[:, None] * design])
+    rhs = np.concatenate([np.sqrt(wd) * np.fft.fftn(target - level, norm="ortho").ravel(),
+                          np.sqrt(wr) * np.fft.fftn(reference - level, norm="ortho").ravel()])
+    rows_real = np.concatenate([rows.real, rows.imag])
+    z = np.linalg.lstsq(rows_real, np.concatenate([rhs.real, rhs.imag]), rcond=None)[0]
+    exact = np.full(n**3, level)
+    exact[on] += mask.ravel()[on] * z
+    exact = exact.reshape(n, n, n)
+    assert np.linalg.norm(fit - exact) < 1e-4 * np.linalg.norm(exact - level)
+    assert np.all(fit[mask == 0] == level)
+
+
 @pytest.mark.parametrize("sd", [0.0, 0.5, 1.0])
 def test_noise_power_from_the_support_fit_ignores_the_wedge_streaks(sd):
     truth = _molecule(2)
