@@ -47,9 +47,9 @@ __all__ = ["Settings", "DEFAULT_STEPS", "DEFAULT_T_START", "sample_map", "plan_f
 # steps, and where the flow starts on the straight path from the classical estimate, per (task,
 # sampler); chosen on the benchmark ground truths (benchmarks/restore.py), never on held-out maps.
 # The wedge with dc integrates the whole flow from t = 1 in 16 steps: with the solvent constraint
-# at every step (`SupportConstraint`) more steps keep paying (FSC_AUC 0.934 with 4 steps, 0.946
-# with 16, on the 8 benchmark truths: `benchmarks/restore.py --tasks wedge --steps-dc N`), at ~26 s
-# per 64^3 map.
+# at every step (`SupportConstraint`) more steps keep paying (FSC_AUC 0.940 with 4 steps, 0.946
+# with 8, 0.950 with 16, on the 8 benchmark truths: `benchmarks/restore.py --tasks wedge
+# --steps-dc N`), at ~22 s per 64^3 map.
 DEFAULT_STEPS = {("denoise", "dc"): 4, ("wedge", "dc"): 16, ("upsample", "dc"): 4,
                  ("denoise", "fps"): 4, ("wedge", "fps"): 4, ("upsample", "fps"): 4}
 FALLBACK_STEPS = 4  # a Settings made without a task
