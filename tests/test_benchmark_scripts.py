@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -30,3 +32,15 @@ def test_prior_layout_ab_times_both_layouts():
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "channels_last" in out.stdout and "contiguous" in out.stdout
+
+
+def test_dc_error_prints_the_measured_error_beside_the_table():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import _protocol
+
+    if not _protocol.CURVES.exists():
+        pytest.skip(f"the protocol's FSC curves ({_protocol.CURVES}) are not beside this clone")
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "dc_error.py"), "--quick", "--label", "15A"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("x_hat") == 4 and out.stdout.count("E_t") == 4 and "error scale 50" in out.stdout

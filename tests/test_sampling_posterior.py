@@ -129,6 +129,24 @@ def test_dc_adaptive_error_protects_good_data_from_an_overconfident_prior():
     assert _rel(adaptive, exact) < 0.5 * _rel(fixed, exact)
 
 
+def test_dc_error_scale_restores_the_weights_of_a_table_that_is_too_small():
+    prior, op, _, _, y_f, exact = _problem(seed=4, noise=0.05)
+    zero = lambda gen: torch.zeros(1, 1, *SHAPE)  # noqa: E731
+    honest = sample_dc(prior, op, y_f, _grid(8), x_init=zero, adaptive_error=False).mean
+    wrong = sample_dc(OverconfidentPrior(), op, y_f, _grid(8), x_init=zero, adaptive_error=False).mean
+    scaled = sample_dc(OverconfidentPrior(), op, y_f, _grid(8), x_init=zero, adaptive_error=False, error_scale=20.0).mean
+    assert _rel(scaled, honest) < 1e-5
+    assert _rel(wrong, honest) > 0.05
+
+
+def test_restoration_scales_the_error_table_only_for_the_deterministic_flow():
+    from cryofm.restore.pipeline import DETERMINISTIC_ERROR_SCALE, Settings
+
+    assert Settings(samples=1).error_scale == DETERMINISTIC_ERROR_SCALE > 1.0
+    assert Settings(samples=4).error_scale == 1.0  # posterior samples: the table's own inputs
+    assert Settings(samples=1).to_dict()["error_scale"] == DETERMINISTIC_ERROR_SCALE
+
+
 def test_dc_is_seeded_by_the_generator_only():
     prior, op, _, _, y_f, _ = _problem()
     a = sample_dc(prior, op, y_f, _grid(5), generator=torch.Generator().manual_seed(3), eta=0.5).mean

@@ -40,7 +40,7 @@ from cryofm.sampling.dc import sample_dc
 from cryofm.sampling.fps import sample_fps
 from cryofm.sampling.grid import time_grid
 
-__all__ = ["Settings", "DEFAULT_STEPS", "DEFAULT_T_START", "sample_map", "plan_for", "resize",
+__all__ = ["Settings", "DEFAULT_STEPS", "DEFAULT_T_START", "DETERMINISTIC_ERROR_SCALE", "sample_map", "plan_for", "resize",
            "noise_from_solvent_or_halves", "clean_stats", "merge_beyond_band", "time_grid_for", "Ticker",
            "band_mask", "wiener_shells", "wiener_filter", "model_shape", "padded_shape", "pad_to"]
 
@@ -53,6 +53,12 @@ __all__ = ["Settings", "DEFAULT_STEPS", "DEFAULT_T_START", "sample_map", "plan_f
 DEFAULT_STEPS = {("denoise", "dc"): 4, ("wedge", "dc"): 16, ("upsample", "dc"): 4,
                  ("denoise", "fps"): 4, ("wedge", "fps"): 4, ("upsample", "fps"): 4}
 FALLBACK_STEPS = 4  # a Settings made without a task
+# the dc sampler's factor on the prior's error table when the flow starts from the noise's mean
+# (one sample): x_hat on those noise-free inputs is 5-270x worse than the table (5ME2 at 15 A, shells
+# 6-31, every step; `benchmarks/dc_error.py`); 50 chosen on the benchmark truths (denoising FSC_AUC gain, mean of
+# 8: 3.2 A +0.070 -> +0.071, 4.3 A +0.135 -> +0.143, 6.1 A +0.158 -> +0.168, 8.5 A +0.088 -> +0.108,
+# 15 A +0.073 -> +0.114; with 25: +0.073, +0.140, -, -, +0.100; with 100: +0.069, +0.142, -, -, +0.123)
+DETERMINISTIC_ERROR_SCALE = 50.0
 DEFAULT_T_START = {("denoise", "dc"): 0.6, ("wedge", "dc"): 1.0, ("upsample", "dc"): 0.8,
                    ("denoise", "fps"): 0.6, ("wedge", "fps"): 0.6, ("upsample", "fps"): 0.6}
 _DIMS = (-3, -2, -1)
@@ -102,11 +108,17 @@ class Settings:
         return 0.0 if self.samples == 1 else 1.0
 
     @property
+    def error_scale(self) -> float:
+        """The dc sampler's factor on the prior's error table: `DETERMINISTIC_ERROR_SCALE` for the
+        flow from the noise's mean, 1 for posterior samples (whose inputs the table describes)."""
+        return DETERMINISTIC_ERROR_SCALE if self.start_noise == 0.0 else 1.0
+
+    @property
     def n_steps(self) -> int:
         return int(self.steps) if self.steps is not None else FALLBACK_STEPS
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "steps": self.n_steps, "init_noise": self.start_noise}
+        return {**asdict(self), "steps": self.n_steps, "init_noise": self.start_noise, "error_scale": self.error_scale}
 
 
 def time_grid_for(settings: "Settings") -> torch.Tensor:
@@ -267,7 +279,8 @@ def sample_map(prior, problem: Problem, y: np.ndarray, settings: Settings, *, sk
 def _run_sampler(prior, operator, y_f, grid, settings: Settings, generator, callback, x_init, constrain=None):
     if settings.sampler == "dc":
         return sample_dc(prior, operator, y_f, grid, samples=settings.samples, eta=settings.eta,
-                         generator=generator, callback=callback, x_init=x_init, constrain=constrain)
+                         generator=generator, callback=callback, x_init=x_init, constrain=constrain,
+                         error_scale=settings.error_scale)
     return sample_fps(prior, operator, y_f, grid, samples=settings.samples, zeta=settings.zeta,
                       lambda_max=settings.lambda_max, generator=generator, callback=callback, x_init=x_init)
 
