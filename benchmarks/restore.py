@@ -126,11 +126,18 @@ def main() -> None:
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma list of denoise, wedge, upsample")
     parser.add_argument("--wedge-noise", type=float, default=0.0,
                         help="also a wedge case with white noise of this sd added before the wedge (not in the protocol)")
+    parser.add_argument("--error-scale", type=float, default=None,
+                        help="dc's factor on the prior's error table for one sample (default: "
+                             "cryofm.restore.pipeline.DETERMINISTIC_ERROR_SCALE)")
     parser.add_argument("--no-cli-timing", action="store_true")
     parser.add_argument("--json", default=None, help="also write the results as JSON to this path")
     args = parser.parse_args()
 
     samplers = [s for s in args.samplers.split(",") if s]
+    if args.error_scale is not None:  # the CLI timing runs in a subprocess and keeps the default
+        import cryofm.restore.pipeline as pipeline
+
+        pipeline.DETERMINISTIC_ERROR_SCALE = float(args.error_scale)
     prior = cryofm.load_prior(args.model, device="cpu")
     t0 = time.perf_counter()
     tasks = tuple(t for t in args.tasks.split(",") if t)
