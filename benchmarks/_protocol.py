@@ -129,6 +129,14 @@ def degrade_denoise(x: np.ndarray, freq, curve, rng: np.random.Generator) -> tup
     return tuple(x + np.asarray(coloured_noise(x.shape, noise, seed=int(s))) for s in seeds)  # type: ignore[return-value]
 
 
+def denoise_cases(x: np.ndarray, index: int, freq, curves: dict[str, np.ndarray]):
+    """`(label, h1, h2)` for every FSC curve, the draws of ground truth number `index` (seeded
+    `1000 + index`, curves in file order), so every script sees the same half maps."""
+    rng = np.random.default_rng(1000 + index)
+    for label, curve in curves.items():
+        yield (label, *degrade_denoise(x, freq, curve, rng))
+
+
 def degrade_wedge(x: np.ndarray, tilt_range=(-60.0, 60.0)) -> np.ndarray:
     """Keep the Fourier components within the tilt range about y (beam along z)."""
     return np.asarray(irfftn(rfftn(x) * np.asarray(missing_wedge_mask(x.shape, tilt_range)), x.shape))

@@ -40,13 +40,9 @@ def main(argv=None) -> None:
     truths = P.ground_truths(args.quick)
     index = [gt.name for gt in truths].index(args.truth)
     gt = truths[index]
-    rng = np.random.default_rng(1000 + index)  # the same draws as benchmarks/restore.py
-    for label, curve in curves.items():
-        h1, h2 = P.degrade_denoise(gt.data, freq, curve, rng)
-        if label == args.label:
-            break
-    else:
+    if args.label not in curves:
         raise SystemExit(f"no curve {args.label!r}; choose one of {list(curves)}")
+    _, h1, h2 = next(case for case in P.denoise_cases(gt.data, index, freq, curves) if case[0] == args.label)
     seen: list[tuple[float, np.ndarray]] = []
     velocity = prior.velocity
 

@@ -48,11 +48,9 @@ def run(quick: bool, samplers: list[str], prior, device: str, steps: dict[str, i
     beyond: dict[str, list[float]] = {}
     seconds: dict[str, list[float]] = {}  # "sampler task" -> seconds per map
     for i, gt in enumerate(truths):
-        rng = np.random.default_rng(1000 + i)
         cases = []
         if "denoise" in tasks:
-            for label, curve in curves.items():
-                h1, h2 = P.degrade_denoise(gt.data, freq, curve, rng)
+            for label, h1, h2 in P.denoise_cases(gt.data, i, freq, curves):
                 cases.append((f"denoise {label}", "denoise", (h1, h2), (h1 + h2) / 2, P.baseline_denoise(h1, h2)))
         if "wedge" in tasks:
             w = P.degrade_wedge(gt.data)
