@@ -1,16 +1,22 @@
-"""A/B of the convolution memory layout in a 64^3 forward pass, interleaved in one process so that
-the machine's drift hits both alike: `python benchmarks/prior_layout_ab.py [--rounds 8]`.
+"""A/B of the inference path's kernel choices in a 64^3 forward pass, interleaved in one process so
+that the machine's drift hits every variant alike: `python benchmarks/prior_layout_ab.py [--rounds 8]`.
 
-`channels_last`: the shipped `cryofm.prior.unet.Conv3d` (channels-last where no gradient flows);
-`contiguous`: the same oneDNN convolution on contiguous (NCDHW) tensors, as before.
+`shipped`: `cryofm.prior.unet` as it is: oneDNN convolutions on channels-last tensors where no
+gradient flows, and each way up (`UpConv3d`) as one stride-2 transposed convolution with the folded
+4^3 kernel;
+`literal_up`: the same, but nearest x2 upsampling then the 3^3 convolution (as training computes it);
+`contiguous`: literal upsampling and the oneDNN convolutions on contiguous (NCDHW) tensors.
+Every variant's velocity is compared with the shipped one (max abs difference).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from contextlib import contextmanager
 
 import torch
+from torch.nn import functional as F
 
 import cryofm.prior.unet as unet
 from cryofm.prior import load_prior
@@ -21,27 +27,45 @@ def _contiguous(self, input, weight, bias):  # noqa: A002 - torch's signature
                                     list(self.dilation), self.groups)
 
 
+def _literal_up(self, input):  # noqa: A002 - torch's signature
+    return unet.Conv3d.forward(self, F.interpolate(input, scale_factor=2, mode="nearest"))
+
+
+@contextmanager
+def _variant(name: str):
+    conv, up = unet.Conv3d._conv_forward, unet.UpConv3d.forward
+    try:
+        if name in ("literal_up", "contiguous"):
+            unet.UpConv3d.forward = _literal_up
+        if name == "contiguous":
+            unet.Conv3d._conv_forward = _contiguous
+        yield
+    finally:
+        unet.Conv3d._conv_forward, unet.UpConv3d.forward = conv, up
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=8)
     args = ap.parse_args()
     prior = load_prior(device="cpu")
-    x = torch.randn(1, 1, 64, 64, 64)
-    shipped = unet.Conv3d._conv_forward
-    times: dict[str, list[float]] = {"channels_last": [], "contiguous": []}
-    try:
-        for _ in range(args.rounds):
-            for name, forward in (("channels_last", shipped), ("contiguous", _contiguous)):
-                unet.Conv3d._conv_forward = forward
-                prior.velocity(x, 0.5)  # warm-up of this layout's oneDNN primitives
+    x = torch.randn(1, 1, 64, 64, 64, generator=torch.Generator().manual_seed(0))
+    names = ("shipped", "literal_up", "contiguous")
+    times: dict[str, list[float]] = {n: [] for n in names}
+    diffs: dict[str, float] = {}
+    reference = prior.velocity(x, 0.5)
+    for _ in range(args.rounds):
+        for name in names:
+            with _variant(name):
+                prior.velocity(x, 0.5)  # warm-up of this variant's oneDNN primitives
                 t0 = time.perf_counter()
-                prior.velocity(x, 0.5)
+                v = prior.velocity(x, 0.5)
                 times[name].append(time.perf_counter() - t0)
-    finally:
-        unet.Conv3d._conv_forward = shipped
+            diffs[name] = float((v - reference).abs().max())
     for name, ts in times.items():
         ts.sort()
-        print(f"{name:14s} 64^3 forward: best {ts[0] * 1000:.0f} ms, median {ts[len(ts) // 2] * 1000:.0f} ms")
+        print(f"{name:11s} 64^3 forward: best {ts[0] * 1000:.0f} ms, median {ts[len(ts) // 2] * 1000:.0f} ms,"
+              f" max |v - v_shipped| {diffs[name]:.1e}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ import torch
 from cryofm.errors import CryofmInputError
 from cryofm.prior import MODEL_CONFIGS, Prior, analytic_error_power, destandardize, load_prior, standardize
 from cryofm.prior._spectrum import shell_power
-from cryofm.prior.unet import UNetConfig, VelocityNet, precondition_coefficients
+from torch.nn import functional as F
+
+from cryofm.prior.unet import UNetConfig, UpConv3d, VelocityNet, precondition_coefficients
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +95,33 @@ def test_untrained_edm_velocity_is_linear_white_denoiser():
     torch.testing.assert_close(prior.x_hat(x_t, t), c_skip[:, None, None, None, None] * x_t, atol=1e-5, rtol=1e-5)
     # t = 0: x_hat = x_t, and v is finite
     assert torch.isfinite(prior.velocity(x_t, 0.0)).all()
+
+
+def test_upconv_folded_kernel_equals_upsample_then_convolve():
+    """The inference path (one transposed convolution with the folded 4^3 kernel) computes nearest x2
+    upsampling then the 3^3 convolution, values and input gradients, on a box that is not a cube."""
+    gen = torch.Generator().manual_seed(3)
+    up = UpConv3d(6, 5)
+    with torch.no_grad():
+        up.weight.copy_(torch.randn(up.weight.shape, generator=gen))
+        up.bias.copy_(torch.randn(up.bias.shape, generator=gen))
+    up.requires_grad_(False)
+    x = torch.randn(2, 6, 4, 6, 5, generator=gen)
+    literal = F.conv3d(F.interpolate(x, scale_factor=2, mode="nearest"), up.weight, up.bias, padding=1)
+    with torch.no_grad():
+        folded = up(x)
+    assert folded.shape == (2, 5, 8, 12, 10)
+    torch.testing.assert_close(folded, literal, atol=1e-4, rtol=1e-5)
+    # fps: gradients flow to the input through the folded path
+    xg = x.clone().requires_grad_(True)
+    (up(xg) ** 2).sum().backward()
+    xl = x.clone().requires_grad_(True)
+    (F.conv3d(F.interpolate(xl, scale_factor=2, mode="nearest"), up.weight, up.bias, padding=1) ** 2).sum().backward()
+    torch.testing.assert_close(xg.grad, xl.grad, atol=1e-3, rtol=1e-4)
+    # training: the weight gets its gradient (the literal path)
+    up.requires_grad_(True)
+    up(x).sum().backward()
+    assert up.weight.grad is not None and up.weight.grad.abs().sum() > 0
 
 
 def test_save_load_round_trip(tiny, tmp_path):

@@ -94,9 +94,44 @@ class Conv3d(nn.Conv3d):
                 and not isinstance(self.padding, str)):
             backward = torch.is_grad_enabled() and (input.requires_grad or weight.requires_grad)
             layout = torch.contiguous_format if backward else torch.channels_last_3d
-            return torch.mkldnn_convolution(input.contiguous(memory_format=layout), weight.contiguous(memory_format=layout),
-                                            bias, list(self.padding), list(self.stride), list(self.dilation), self.groups)
+            out = torch.mkldnn_convolution(input.contiguous(memory_format=layout), weight.contiguous(memory_format=layout),
+                                           bias, list(self.padding), list(self.stride), list(self.dilation), self.groups)
+            # a one-channel input (the stem) is both layouts at once and oneDNN answers contiguous: convert here
+            # once, not later in every residual sum and concatenation that meets it (mixed layouts run strided)
+            return out.contiguous(memory_format=layout)
         return super()._conv_forward(input, weight, bias)
+
+
+# Nearest x2 upsampling then a 3-tap convolution (padding 1), along one axis: y[2i] = w0 h[i-1] + (w1 + w2) h[i]
+# and y[2i+1] = (w0 + w1) h[i] + w2 h[i+1].  That is a stride-2 transposed convolution of h (padding 1) whose
+# 4-tap kernel is k = (w2, w1 + w2, w0 + w1, w0) = _FOLD @ w.
+_FOLD = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+
+
+class UpConv3d(Conv3d):
+    """Nearest x2 upsampling followed by this 3^3 convolution (padding 1): the U-Net's way up.
+
+    On the CPU in float32, computed exactly (to float rounding) as one stride-2 transposed
+    convolution of the coarse input with a 4^3 kernel folded from the 3^3 weight: 64 instead of 216
+    multiply-adds per coarse voxel and input channel pair, and no upsampled intermediate
+    (`benchmarks/prior_layout_ab.py`).  This serves inference and fps (gradients to the input only);
+    training, where the weight needs its gradient, and other devices keep the literal upsample-then-convolve.
+    """
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__(cin, cout, 3, padding=1)
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:  # noqa: A002 - torch's signature
+        trains = torch.is_grad_enabled() and self.weight.requires_grad
+        if trains or input.device.type != "cpu" or input.dtype != torch.float32:
+            return super().forward(F.interpolate(input, scale_factor=2, mode="nearest"))
+        # fps back-propagates to the input only: keep Conv3d's layout rule for that path
+        backward = torch.is_grad_enabled() and input.requires_grad
+        layout = torch.contiguous_format if backward else torch.channels_last_3d
+        fold = _FOLD.to(self.weight.dtype)
+        kernel = torch.einsum("ai,bj,cl,oxijl->xoabc", fold, fold, fold, self.weight)
+        return F.conv_transpose3d(input.contiguous(memory_format=layout), kernel.contiguous(memory_format=layout),
+                                  self.bias, stride=2, padding=1)
 
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
@@ -175,7 +210,7 @@ class UNet3D(nn.Module):
         for i in reversed(range(len(ch))):
             c = ch[i]
             if i < len(ch) - 1:
-                self.upsamplers.append(Conv3d(cin, c, 3, padding=1))
+                self.upsamplers.append(UpConv3d(cin, c))
                 cin = c
             blocks = nn.ModuleList()
             for j in range(config.blocks):
@@ -203,7 +238,7 @@ class UNet3D(nn.Module):
         h = self.mid2(h, temb)
         for k, blocks in enumerate(self.up_blocks):
             if k > 0:
-                h = self.upsamplers[k - 1](F.interpolate(h, scale_factor=2, mode="nearest"))
+                h = self.upsamplers[k - 1](h)
             h = torch.cat([h, skips.pop()], dim=1)
             for blk in blocks:
                 h = blk(h, temb)
