@@ -31,7 +31,7 @@ def test_prior_layout_ab_times_every_variant():
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "prior_layout_ab.py"), "--rounds", "1"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert all(v in out.stdout for v in ("shipped", "literal_up", "contiguous"))
+    assert all(v in out.stdout for v in ("shipped", "unfused", "literal_up", "contiguous"))
 
 
 def test_dc_error_prints_the_measured_error_beside_the_table():

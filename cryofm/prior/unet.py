@@ -134,6 +134,13 @@ class UpConv3d(Conv3d):
                                   self.bias, stride=2, padding=1)
 
 
+def _silu(h: torch.Tensor) -> torch.Tensor:
+    """SiLU of a fresh intermediate, in place where no gradient needs it (one pass less over a 64^3
+    feature map; with the fused `addcmul` of the time modulation a forward pass gains ~10%,
+    `benchmarks/prior_layout_ab.py`)."""
+    return F.silu(h, inplace=not h.requires_grad)
+
+
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     """Sinusoidal embedding of t in [0, 1] (scaled by 1000), [B] -> [B, dim]."""
     half = dim // 2
@@ -157,10 +164,9 @@ class ResBlock(nn.Module):
         self.skip = Conv3d(cin, cout, 1) if cin != cout else nn.Identity()
 
     def forward(self, x: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.conv1(_silu(self.norm1(x)))
         scale, shift = self.film(temb)[:, :, None, None, None].chunk(2, dim=1)
-        h = self.norm2(h) * (1 + scale) + shift
-        h = self.conv2(F.silu(h))
+        h = self.conv2(_silu(torch.addcmul(shift, self.norm2(h), 1 + scale)))  # norm * (1 + scale) + shift
         return self.skip(x) + h
 
 
@@ -242,7 +248,7 @@ class UNet3D(nn.Module):
             h = torch.cat([h, skips.pop()], dim=1)
             for blk in blocks:
                 h = blk(h, temb)
-        return self.out(F.silu(self.out_norm(h)))
+        return self.out(_silu(self.out_norm(h)))
 
 
 def precondition_coefficients(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
