@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _protocol as P  # noqa: E402
 
 import cryofm  # noqa: E402
+import cryofm.restore.pipeline as pipeline  # noqa: E402
 
 
 TASKS = ("denoise", "wedge", "upsample")
@@ -127,27 +128,34 @@ def main() -> None:
     parser.add_argument("--error-scale", type=float, default=None,
                         help="dc's factor on the prior's error table for one sample (default: "
                              "cryofm.restore.pipeline.DETERMINISTIC_ERROR_SCALE)")
+    parser.add_argument("--t-start-dc", type=float, default=None,
+                        help="where dc's flow starts, for every task run (default: "
+                             "cryofm.restore.pipeline.DEFAULT_T_START per task)")
     parser.add_argument("--no-cli-timing", action="store_true")
     parser.add_argument("--json", default=None, help="also write the results as JSON to this path")
     args = parser.parse_args()
 
     samplers = [s for s in args.samplers.split(",") if s]
-    if args.error_scale is not None:  # the CLI timing runs in a subprocess and keeps the default
-        import cryofm.restore.pipeline as pipeline
-
-        pipeline.DETERMINISTIC_ERROR_SCALE = float(args.error_scale)
-    prior = cryofm.load_prior(args.model, device="cpu")
-    t0 = time.perf_counter()
     tasks = tuple(t for t in args.tasks.split(",") if t)
     if not set(tasks) <= set(TASKS):
         parser.error(f"--tasks takes {', '.join(TASKS)}, got {args.tasks}")
+    # overrides of the pipeline's defaults (the CLI timing runs in a subprocess and keeps them)
+    if args.error_scale is not None:
+        pipeline.DETERMINISTIC_ERROR_SCALE = float(args.error_scale)
+    if args.t_start_dc is not None:
+        for task in tasks:
+            pipeline.DEFAULT_T_START[(task, "dc")] = float(args.t_start_dc)
+    prior = cryofm.load_prior(args.model, device="cpu")
+    t0 = time.perf_counter()
     result = run(args.quick, samplers, prior, args.device, {"dc": args.steps_dc, "fps": args.steps_fps}, tasks,
                  args.wedge_noise)
     result["total_seconds"] = time.perf_counter() - t0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\nground truths ({len(result['truths'])}): {', '.join(result['truths'])}")
     print(f"prior: {args.model or 'shipped'} ({getattr(prior, 'error_power_source', '?')} error power); "
-          f"device {args.device}; steps dc={args.steps_dc or 'default'} fps={args.steps_fps or 'default'}\n")
+          f"device {args.device}; steps dc={args.steps_dc or 'default'} fps={args.steps_fps or 'default'}; "
+          f"dc from t={args.t_start_dc if args.t_start_dc is not None else 'default'}; "
+          f"error scale {pipeline.DETERMINISTIC_ERROR_SCALE:g}\n")
     print(table(result, samplers))
     for s, values in result["upsample_beyond_nyquist"].items():
         print(f"upsample x2 ({s}): Fourier correlation with the truth beyond the input's Nyquist "

@@ -44,3 +44,18 @@ def test_dc_error_prints_the_measured_error_beside_the_table():
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("x_hat") == 4 and out.stdout.count("E_t") == 4 and "error scale 50" in out.stdout
+
+
+def test_flow_start_prints_gain_correlation_and_power_per_start():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import _protocol
+
+    if not _protocol.CURVES.exists():
+        pytest.skip(f"the protocol's FSC curves ({_protocol.CURVES}) are not beside this clone")
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "flow_start.py"), "--quick", "--levels", "15A",
+                          "--t", "0.6,1.0"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    rows = [line.split("|")[1:-1] for line in out.stdout.splitlines() if line.startswith("| 15A |")]
+    assert [r[1].strip() for r in rows] == ["0.6", "1"]
+    for _, _, gain, corr, power in rows:
+        assert -1 < float(gain) < 1 and -1 <= float(corr) <= 1 and float(power) > 0
