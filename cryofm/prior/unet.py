@@ -77,6 +77,12 @@ class UNetConfig:
         return d
 
 
+def _layout(input: torch.Tensor, weight: torch.Tensor) -> torch.memory_format:  # noqa: A002
+    """Channels-last where no gradient flows (oneDNN runs it without reordering), contiguous where one does."""
+    backward = torch.is_grad_enabled() and (input.requires_grad or weight.requires_grad)
+    return torch.contiguous_format if backward else torch.channels_last_3d
+
+
 class Conv3d(nn.Conv3d):
     """`nn.Conv3d` that always takes oneDNN (mkldnn) on CPU float32.
 
@@ -92,8 +98,7 @@ class Conv3d(nn.Conv3d):
         if (input.device.type == "cpu" and input.dtype == torch.float32 and weight.dtype == torch.float32
                 and self.padding_mode == "zeros" and torch.backends.mkldnn.is_available()
                 and not isinstance(self.padding, str)):
-            backward = torch.is_grad_enabled() and (input.requires_grad or weight.requires_grad)
-            layout = torch.contiguous_format if backward else torch.channels_last_3d
+            layout = _layout(input, weight)
             out = torch.mkldnn_convolution(input.contiguous(memory_format=layout), weight.contiguous(memory_format=layout),
                                            bias, list(self.padding), list(self.stride), list(self.dilation), self.groups)
             # a one-channel input (the stem) is both layouts at once and oneDNN answers contiguous: convert here
@@ -125,9 +130,7 @@ class UpConv3d(Conv3d):
         trains = torch.is_grad_enabled() and self.weight.requires_grad
         if trains or input.device.type != "cpu" or input.dtype != torch.float32:
             return super().forward(F.interpolate(input, scale_factor=2, mode="nearest"))
-        # fps back-propagates to the input only: keep Conv3d's layout rule for that path
-        backward = torch.is_grad_enabled() and input.requires_grad
-        layout = torch.contiguous_format if backward else torch.channels_last_3d
+        layout = _layout(input, self.weight)  # fps back-propagates to the input: contiguous there
         fold = _FOLD.to(self.weight.dtype)
         kernel = torch.einsum("ai,bj,cl,oxijl->xoabc", fold, fold, fold, self.weight)
         return F.conv_transpose3d(input.contiguous(memory_format=layout), kernel.contiguous(memory_format=layout),

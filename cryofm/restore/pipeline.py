@@ -63,11 +63,12 @@ DETERMINISTIC_ERROR_SCALE = 50.0
 # Denoising with dc starts at t = 0.8 (0.6 until the error scale above was adopted; with it, more of
 # the flow pays).  `python benchmarks/flow_start.py` (8 truths; mean FSC_AUC gain at 3.2 / 4.3 /
 # 6.1 / 8.5 / 15 A): from 0.6 +0.071 +0.142 +0.168 +0.108 +0.113; from 0.8 +0.071 +0.162 +0.188
-# +0.128 +0.132; from 1.0 +0.071 +0.172 +0.200 +0.137 +0.134 (from 0.4: +0.071 +0.124 +0.153 +0.092
-# +0.094, `benchmarks/restore.py --samplers dc --tasks denoise --t-start-dc 0.4`).  1.0 was not taken: at 8.5 and 15 A its real-space
-# correlation with the truth falls below 0.8's (0.664 and 0.508 against 0.668 and 0.539) and at
-# 15 A its power in shells 10-31 overshoots the truth's (1.31x; 0.55x from 0.8): detail made up,
-# not restored.  0.8 raises the mean correlation over 0.6 at every level.
+# +0.128 +0.132; from 1.0 +0.071 +0.172 +0.200 +0.137 +0.134 (from 0.4: +0.071 +0.124 +0.153
+# +0.092 +0.094, `benchmarks/restore.py --samplers dc --tasks denoise --t-start-dc 0.4`).
+# 1.0 was not taken: at 8.5 and 15 A its real-space correlation with the truth falls below 0.8's
+# (0.664 and 0.508 against 0.668 and 0.539) and at 15 A its power in shells 10-31 overshoots the
+# truth's (1.31x; 0.55x from 0.8): detail made up, not restored.  0.8 raises the mean
+# correlation over 0.6 at every level.
 # Upsampling stays at 0.8 (`benchmarks/restore.py --tasks upsample --t-start-dc T`: +0.060 from
 # 0.6, +0.073 from 0.8, +0.067 from 0.9, +0.054 from 1.0).
 DEFAULT_T_START = {("denoise", "dc"): 0.8, ("wedge", "dc"): 1.0, ("upsample", "dc"): 0.8,
