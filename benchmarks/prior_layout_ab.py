@@ -8,7 +8,8 @@ gradient flows, each way up (`UpConv3d`) as one stride-2 transposed convolution 
 `unfused`: the modulation as a multiply then an add, SiLU out of place;
 `literal_up`: also nearest x2 upsampling then the 3^3 convolution (as training computes it);
 `contiguous`: also the oneDNN convolutions on contiguous (NCDHW) tensors (the path before all four).
-Every variant's velocity is compared with the shipped one (max abs difference).
+Every variant's velocity is compared with the shipped one (max abs difference).  `--grad` times
+what fps does instead: the forward pass and the back-propagation of a loss to the input.
 """
 
 from __future__ import annotations
@@ -58,25 +59,35 @@ def _variant(name: str):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--grad", action="store_true", help="forward and backward to the input (fps)")
     args = ap.parse_args()
     prior = load_prior(device="cpu")
     x = torch.randn(1, 1, 64, 64, 64, generator=torch.Generator().manual_seed(0))
     names = ("shipped", "unfused", "literal_up", "contiguous")
     times: dict[str, list[float]] = {n: [] for n in names}
     diffs: dict[str, float] = {}
-    reference = prior.velocity(x, 0.5)
+
+    def call() -> torch.Tensor:
+        if not args.grad:
+            return prior.velocity(x, 0.5)
+        xg = x.clone().requires_grad_(True)
+        prior.velocity(xg, 0.5).square().sum().backward()
+        return xg.grad
+
+    reference = call()
     for _ in range(args.rounds):
         for name in names:
             with _variant(name):
-                prior.velocity(x, 0.5)  # warm-up of this variant's oneDNN primitives
+                call()  # warm-up of this variant's oneDNN primitives
                 t0 = time.perf_counter()
-                v = prior.velocity(x, 0.5)
+                v = call()
                 times[name].append(time.perf_counter() - t0)
             diffs[name] = float((v - reference).abs().max())
     for name, ts in times.items():
         ts.sort()
-        print(f"{name:11s} 64^3 forward: best {ts[0] * 1000:.0f} ms, median {ts[len(ts) // 2] * 1000:.0f} ms,"
-              f" max |v - v_shipped| {diffs[name]:.1e}")
+        what = "forward+backward" if args.grad else "forward"
+        print(f"{name:11s} 64^3 {what}: best {ts[0] * 1000:.0f} ms, median {ts[len(ts) // 2] * 1000:.0f} ms,"
+              f" max |difference from shipped| {diffs[name]:.1e}")
 
 
 if __name__ == "__main__":
