@@ -137,6 +137,22 @@ def denoise_cases(x: np.ndarray, index: int, freq, curves: dict[str, np.ndarray]
         yield (label, *degrade_denoise(x, freq, curve, rng))
 
 
+def restore(task: str, degraded, prior, *, sampler: str = "dc", device: str = "cpu", steps: int | None = None):
+    """Restore one degraded case as every benchmark script does (seed 0, the pipeline's defaults
+    otherwise): `degraded` is `(h1, h2)` for "denoise", the wedged map for "wedge", the 3.0 A map
+    for "upsample".  Returns the `cryofm` `Restoration`."""
+    import cryofm
+
+    kw = dict(prior=prior, device=device, sampler=sampler, steps=steps, seed=0)
+    if task == "denoise":
+        return cryofm.denoise(degraded[0], degraded[1], voxel_size=VOXEL, **kw)
+    if task == "wedge":
+        return cryofm.complete_wedge(degraded, voxel_size=VOXEL, tilt_range=(-60, 60), **kw)
+    if task == "upsample":
+        return cryofm.upsample(degraded, voxel_size=2 * VOXEL, factor=2, **kw)
+    raise ValueError(f"task must be denoise, wedge or upsample, got {task!r}")
+
+
 def degrade_wedge(x: np.ndarray, tilt_range=(-60.0, 60.0)) -> np.ndarray:
     """Keep the Fourier components within the tilt range about y (beam along z)."""
     return np.asarray(irfftn(rfftn(x) * np.asarray(missing_wedge_mask(x.shape, tilt_range)), x.shape))

@@ -1,6 +1,6 @@
 """How wrong the prior's error table is inside the deterministic `dc` flow.
 
-`python benchmarks/dc_error.py [--label 15A] [--truth 5me2] [--error-scale S]` denoises one
+`python benchmarks/dc_error.py [--label 15A] [--truth 5me2] [--error-scale S] [--t-start T]` denoises one
 benchmark ground truth (the protocol's half maps at one FSC curve) with the default `dc` sampler
 and prints, per shell and for every step, the power of `x_hat - x` (normalised units) beside the
 table `E_t` the sampler weighs `x_hat` by (times the error scale in use), with the truth's signal
@@ -31,10 +31,13 @@ def main(argv=None) -> None:
     ap.add_argument("--label", default="15A", help="FSC curve of the protocol (3.2A ... 15A)")
     ap.add_argument("--truth", default="5me2", help="benchmark ground truth name")
     ap.add_argument("--error-scale", type=float, default=None, help="override the dc error scale")
+    ap.add_argument("--t-start", type=float, default=None, help="override where denoising's dc flow starts")
     ap.add_argument("--quick", action="store_true", help="only the quick ground truths")
     args = ap.parse_args(argv)
     if args.error_scale is not None:
         pl.DETERMINISTIC_ERROR_SCALE = args.error_scale
+    if args.t_start is not None:
+        pl.DEFAULT_T_START[("denoise", "dc")] = args.t_start
     prior = cryofm.load_prior(device="cpu")
     freq, curves = P.read_curves()
     truths = P.ground_truths(args.quick)
@@ -52,7 +55,7 @@ def main(argv=None) -> None:
         return v
 
     prior.velocity = recording
-    result = cryofm.denoise(h1, h2, voxel_size=P.VOXEL, prior=prior, device="cpu", seed=0)
+    result = P.restore("denoise", (h1, h2), prior)
     extra = result.report.get("extra", result.report)
     stats = extra["normalization"]
     scale = result.report["settings"]["error_scale"]

@@ -56,8 +56,7 @@ def main() -> None:
                 continue
             for t in starts:
                 pipeline.DEFAULT_T_START[("denoise", "dc")] = t
-                out = cryofm.denoise(h1, h2, voxel_size=P.VOXEL, prior=prior, device="cpu", sampler="dc",
-                                     seed=0).volume.data
+                out = P.restore("denoise", (h1, h2), prior).volume.data
                 results.setdefault((label, t), []).append(measure(out, gt.data, (h1 + h2) / 2))
         print(f"  {gt.name} done", file=sys.stderr, flush=True)
     print("| level | dc from t | FSC_AUC gain | corr | power, shells 10-31 |")

@@ -3,6 +3,7 @@ throughput (patches per second) with the default training settings on this CPU.
 
     python benchmarks/prior_speed.py [--model tiny|default] [--repeats 5] [--train-steps 4]
         [--crop 32 48 64 --batch 6 2 2]   # training shapes: stage 1 (32^3 x 6), stage 2 (48^3 / 64^3 x 2)
+        [--profile]   # also: where a CPU forward pass spends its time, convolutions per feature-map size
 
 Note: on a shared machine the numbers include other users' load (printed as the load average).
 """
@@ -28,6 +29,25 @@ def timed(fn, repeats: int) -> tuple[float, float]:
     return ts[0], ts[len(ts) // 2]
 
 
+def conv_profile(prior, x: torch.Tensor) -> None:
+    """Print the self CPU time of the convolutions in one forward pass, per input feature-map side."""
+    from torch.profiler import ProfilerActivity, profile
+
+    prior.velocity(x, 0.5)  # warm-up
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        prior.velocity(x, 0.5)
+    events = prof.key_averages(group_by_input_shape=True)
+    total = sum(e.self_cpu_time_total for e in events)
+    per_side: dict[int, float] = {}
+    for e in events:
+        shapes = e.input_shapes or []
+        if "convolution" in e.key and shapes and len(shapes[0]) == 5:
+            per_side[shapes[0][-1]] = per_side.get(shapes[0][-1], 0.0) + e.self_cpu_time_total
+    conv = sum(per_side.values())
+    print(f"profile of one CPU forward 64^3: {total / 1000:.0f} ms in all, convolutions {conv / 1000:.0f} ms: "
+          + ", ".join(f"{side}^3 inputs {us / 1000:.0f} ms" for side, us in sorted(per_side.items(), reverse=True)))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="default")
@@ -36,6 +56,7 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, nargs="+", default=[6, 2, 2])
     ap.add_argument("--crop", type=int, nargs="+", default=[32, 48, 64])
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--profile", action="store_true", help="convolution time per feature-map size")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -50,6 +71,8 @@ def main(argv=None) -> int:
     x = torch.randn(1, 1, 64, 64, 64)
     best, med = timed(lambda: prior.velocity(x, 0.5), args.repeats)
     print(f"CPU forward 64^3, batch 1: best {best * 1000:.0f} ms, median {med * 1000:.0f} ms")
+    if args.profile:
+        conv_profile(prior, x)
     if torch.cuda.is_available():
         p = prior.to("cuda")
         xg = x.cuda()

@@ -27,18 +27,10 @@ import _protocol as P  # noqa: E402
 
 import cryofm  # noqa: E402
 import cryofm.restore.pipeline as pipeline  # noqa: E402
+import cryofm.restore.support as support  # noqa: E402
 
 
 TASKS = ("denoise", "wedge", "upsample")
-
-
-def _restore(task: str, sampler: str, degraded, prior, device: str, steps: int | None):
-    kw = dict(prior=prior, device=device, sampler=sampler, steps=steps, seed=0)
-    if task == "denoise":
-        return cryofm.denoise(degraded[0], degraded[1], voxel_size=P.VOXEL, **kw).volume.data
-    if task == "wedge":
-        return cryofm.complete_wedge(degraded, voxel_size=P.VOXEL, tilt_range=(-60, 60), **kw).volume.data
-    return cryofm.upsample(degraded, voxel_size=2 * P.VOXEL, factor=2, **kw).volume.data
 
 
 def run(quick: bool, samplers: list[str], prior, device: str, steps: dict[str, int | None],
@@ -69,7 +61,7 @@ def run(quick: bool, samplers: list[str], prior, device: str, steps: dict[str, i
             row["baseline"].append(P.fsc_auc(base, gt.data))
             for s in samplers:
                 t0 = time.perf_counter()
-                out = _restore(task, s, degraded, prior, device, steps[s])
+                out = P.restore(task, degraded, prior, sampler=s, device=device, steps=steps[s]).volume.data
                 seconds.setdefault(f"{s} {task}", []).append(time.perf_counter() - t0)
                 row[s].append(P.fsc_auc(out, gt.data))
                 if task == "upsample":  # the spectrum beyond the input's Nyquist, which the data lack
@@ -131,6 +123,9 @@ def main() -> None:
     parser.add_argument("--t-start-dc", type=float, default=None,
                         help="where dc's flow starts, for every task run (default: "
                              "cryofm.restore.pipeline.DEFAULT_T_START per task)")
+    parser.add_argument("--support-iters", type=int, default=None,
+                        help="conjugate-gradient iterations of the wedge's support fits (default: "
+                             "cryofm.restore.support.ITERS)")
     parser.add_argument("--no-cli-timing", action="store_true")
     parser.add_argument("--json", default=None, help="also write the results as JSON to this path")
     args = parser.parse_args()
@@ -145,6 +140,8 @@ def main() -> None:
     if args.t_start_dc is not None:
         for task in tasks:
             pipeline.DEFAULT_T_START[(task, "dc")] = float(args.t_start_dc)
+    if args.support_iters is not None:
+        support.ITERS = int(args.support_iters)
     prior = cryofm.load_prior(args.model, device="cpu")
     t0 = time.perf_counter()
     result = run(args.quick, samplers, prior, args.device, {"dc": args.steps_dc, "fps": args.steps_fps}, tasks,
@@ -155,7 +152,7 @@ def main() -> None:
     print(f"prior: {args.model or 'shipped'} ({getattr(prior, 'error_power_source', '?')} error power); "
           f"device {args.device}; steps dc={args.steps_dc or 'default'} fps={args.steps_fps or 'default'}; "
           f"dc from t={args.t_start_dc if args.t_start_dc is not None else 'default'}; "
-          f"error scale {pipeline.DETERMINISTIC_ERROR_SCALE:g}\n")
+          f"error scale {pipeline.DETERMINISTIC_ERROR_SCALE:g}; support CG iterations {support.ITERS}\n")
     print(table(result, samplers))
     for s, values in result["upsample_beyond_nyquist"].items():
         print(f"upsample x2 ({s}): Fourier correlation with the truth beyond the input's Nyquist "

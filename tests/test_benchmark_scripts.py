@@ -14,9 +14,10 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_prior_speed_runs_forward_and_training_steps():
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "prior_speed.py"), "--model", "tiny",
                           "--repeats", "1", "--train-steps", "1", "--crop", "8", "16", "--batch", "1", "2",
-                          "--threads", "1"], capture_output=True, text=True, timeout=300)
+                          "--threads", "1", "--profile"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "CPU forward 64^3" in out.stdout
+    assert "profile of one CPU forward 64^3" in out.stdout and "64^3 inputs" in out.stdout
     assert "batch 1 of 8^3" in out.stdout and "batch 2 of 16^3" in out.stdout
 
 

@@ -54,10 +54,10 @@ DEFAULT_STEPS = {("denoise", "dc"): 4, ("wedge", "dc"): 16, ("upsample", "dc"): 
                  ("denoise", "fps"): 4, ("wedge", "fps"): 4, ("upsample", "fps"): 4}
 FALLBACK_STEPS = 4  # a Settings made without a task
 # the dc sampler's factor on the prior's error table when the flow starts from the noise's mean
-# (one sample): x_hat on those noise-free inputs is 5-270x worse than the table (5ME2 at 15 A, shells
-# 6-31, every step; `benchmarks/dc_error.py`); 50 chosen on the benchmark truths
-# (`benchmarks/restore.py --samplers dc --tasks denoise --error-scale S`; FSC_AUC gain, mean of
-# 8: 3.2 A +0.070 -> +0.071, 4.3 A +0.135 -> +0.143, 6.1 A +0.158 -> +0.168, 8.5 A +0.088 -> +0.108,
+# (one sample): x_hat on those noise-free inputs is 2-160x worse than the table (5ME2 at 15 A, shells
+# 6-31, every step; `benchmarks/dc_error.py --error-scale 1`; 5-270x with `--t-start 0.6`); 50 chosen on the benchmark truths with denoising's
+# flow then starting at 0.6 (`benchmarks/restore.py --samplers dc --tasks denoise --error-scale S
+# --t-start-dc 0.6`; FSC_AUC gain, mean of 8: 3.2 A +0.070 -> +0.071, 4.3 A +0.135 -> +0.143, 6.1 A +0.158 -> +0.168, 8.5 A +0.088 -> +0.108,
 # 15 A +0.073 -> +0.114; with 25: +0.073, +0.140, -, -, +0.100; with 100: +0.069, +0.142, -, -, +0.123)
 DETERMINISTIC_ERROR_SCALE = 50.0
 # Denoising with dc starts at t = 0.8 (0.6 until the error scale above was adopted; with it, more of

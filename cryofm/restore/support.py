@@ -37,7 +37,8 @@ __all__ = ["flatten_solvent", "support_fit", "support_noise_power", "support_fra
 # residual holds too little of the noise to measure it, and the constraint adds little
 MAX_SUPPORT_RATIO = 0.6
 # conjugate-gradient iterations: the benchmark wedge maps stop changing at 60 (quick set FSC_AUC
-# 0.9467 with 30, 0.9483 with 60, 0.9483 with 100)
+# 0.947 with 30, 0.948 with 60 and with 100: `benchmarks/restore.py --quick --samplers dc --tasks
+# wedge --support-iters N`)
 ITERS = 60
 
 
@@ -61,7 +62,7 @@ def support_fraction_ok(mask: np.ndarray, measured: np.ndarray) -> bool:
 
 def support_fit(target: np.ndarray, measured: np.ndarray, mask: np.ndarray, *, data_weight: np.ndarray | float = 1.0,
                 reference: np.ndarray | None = None, reference_weight: np.ndarray | float = 1e-3,
-                iters: int = ITERS) -> np.ndarray:
+                iters: int | None = None) -> np.ndarray:
     """The map `x = level + mask * z` that best matches `target` on the measured components and
     `reference` everywhere, each with its weight per Fourier component:
 
@@ -81,12 +82,13 @@ def support_fit(target: np.ndarray, measured: np.ndarray, mask: np.ndarray, *, d
         reference: the map pulled towards (default: `target`); `level` is its median outside the mask.
         reference_weight: scalar or rfft-shaped, > 0 (the default, 1e-3, only fixes what neither the
             data nor the support determine).
-        iters: conjugate-gradient iterations (`ITERS`).
+        iters: conjugate-gradient iterations (default: the module's `ITERS`, read at call time).
 
     Returns:
         float64 `(D, H, W)`: flat at `level` where `mask == 0`.
     """
     shape = tuple(target.shape)
+    iters = ITERS if iters is None else int(iters)
     m_np = np.clip(np.asarray(mask, dtype=np.float64), 0.0, 1.0)
     ref_np = np.asarray(target if reference is None else reference, dtype=np.float64)
     outside = m_np < 0.5
@@ -115,7 +117,7 @@ def support_fit(target: np.ndarray, measured: np.ndarray, mask: np.ndarray, *, d
     r = rhs - normal(z)
     d = r.clone()
     rs = dot(r, r)
-    for _ in range(int(iters)):
+    for _ in range(iters):
         if rs <= 0.0:
             break
         nd = normal(d)
@@ -128,7 +130,7 @@ def support_fit(target: np.ndarray, measured: np.ndarray, mask: np.ndarray, *, d
     return level + m_np * z.double().numpy()
 
 
-def support_noise_power(y: np.ndarray, measured: np.ndarray, mask: np.ndarray, iters: int = ITERS) -> np.ndarray:
+def support_noise_power(y: np.ndarray, measured: np.ndarray, mask: np.ndarray, iters: int | None = None) -> np.ndarray:
     """Noise power per shell `[n // 2]` of a map `y` with unmeasured components, per measured
     component, from the residual of `support_fit(y, ...)`.
 
@@ -168,11 +170,11 @@ class SupportConstraint:
         lowpass_A, dilate_A: of the step's automatic mask (`cryofm.fourier.auto_mask`).
     """
 
-    def __init__(self, measured: np.ndarray, voxel_size: float, iters: int = ITERS, lowpass_A: float = 10.0,
+    def __init__(self, measured: np.ndarray, voxel_size: float, iters: int | None = None, lowpass_A: float = 10.0,
                  dilate_A: float = 2.0) -> None:
         self.measured = np.asarray(measured, dtype=np.float64)
         self.voxel_size = float(voxel_size)
-        self.iters = int(iters)
+        self.iters = iters  # None: support_fit's default
         self.mask_args = {"lowpass_A": float(lowpass_A), "dilate_A": float(dilate_A)}
 
     def __call__(self, x_c: torch.Tensor, data_precision: torch.Tensor, prior_precision: torch.Tensor) -> torch.Tensor:

@@ -106,7 +106,7 @@ def sample_dc(prior, operator, y_f: torch.Tensor, grid: torch.Tensor, *, samples
         error_scale: factor on the prior's error table.  The table holds for `x_t` drawn with real
             noise (posterior sampling, 1); a flow started from the noise's mean (one sample, the
             restoration default) feeds the network noise-free inputs, on which `x_hat` is far
-            worse than the table says: `python benchmarks/dc_error.py` measures 5-270x in the
+            worse than the table says: `python benchmarks/dc_error.py` measures 2-160x in the
             shells the data hardly inform (see `cryofm.restore.pipeline.DETERMINISTIC_ERROR_SCALE`).
 
     Returns:
