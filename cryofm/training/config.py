@@ -46,6 +46,10 @@ class DataConfig:
         `map_like_resolution`, B from `map_like_b` (negative sharpens), lowest shells damped by a
         fraction from `map_like_low_damp`, band-limited noise of relative std from
         `map_like_noise`).  0 = off.
+    crowd_prob: probability that neighbours are packed around a patch before anything else
+        (cryofm.training.crowd: a box full of density, as a crop of a filament or complex),
+        `crowd_neighbours` of them (inclusive range), each a copy of the patch itself with
+        probability `crowd_same_prob`, else another training patch.  0 = off.
     """
 
     store: str | None = None
@@ -68,6 +72,18 @@ class DataConfig:
     map_like_b: tuple[float, float] = (-150.0, 50.0)
     map_like_low_damp: tuple[float, float] = (0.0, 0.9)
     map_like_noise: tuple[float, float] = (0.0, 0.5)
+    crowd_prob: float = 0.0
+    crowd_neighbours: tuple[int, int] = (1, 4)
+    crowd_same_prob: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("blur_prob", "map_like_prob", "crowd_prob", "crowd_same_prob"):
+            if not 0.0 <= float(getattr(self, name)) <= 1.0:
+                raise CryofmInputError(f"data.{name} is a probability, in [0, 1]; got {getattr(self, name)}")
+        lo, hi = (int(v) for v in self.crowd_neighbours)
+        if not 0 <= lo <= hi:
+            raise CryofmInputError(f"data.crowd_neighbours must be [min, max] with 0 <= min <= max, "
+                                   f"got {list(self.crowd_neighbours)}")
 
 
 @dataclass

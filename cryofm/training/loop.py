@@ -33,6 +33,7 @@ from cryofm.training.checkpoint import latest_checkpoint, load_checkpoint, save_
 from cryofm.training.config import TrainConfig, resolve_path
 from cryofm.training.distributed import DistInfo, setup_distributed, teardown_distributed
 from cryofm.training.ema import EMA
+from cryofm.training.crowd import crowd
 from cryofm.training.map_like import draw_map_like, map_like
 from cryofm.training.schedule import lr_factor, sample_time
 
@@ -107,10 +108,17 @@ class _Patches:
     def __len__(self) -> int:
         return len(self.indices)
 
-    def get(self, i: int, blur_b: float = 0.0, transform=None) -> torch.Tensor:
-        """Patch i, blurred by `blur_b` or passed through `transform(raw, voxel_size)`, standardised."""
+    def raw(self, i: int) -> np.ndarray:
+        """Patch i as stored (float32), before any augmentation."""
         raw = self.cache[i] if self.cache is not None else self.store.patches[int(self.indices[i])]
-        raw = np.asarray(raw, dtype=np.float32)
+        return np.asarray(raw, dtype=np.float32)
+
+    def get(self, i: int, blur_b: float = 0.0, transform=None, pack=None) -> torch.Tensor:
+        """Patch i, packed among neighbours by `pack(raw)` when given, then blurred by `blur_b` or
+        passed through `transform(raw, voxel_size)`, standardised."""
+        raw = self.raw(i)
+        if pack is not None:
+            raw = pack(raw)
         if transform is not None:
             raw = transform(raw, self.store.voxel_size)
         elif blur_b > 0:
@@ -158,18 +166,34 @@ def _map_like_transform(cfg: TrainConfig, gen: torch.Generator):
     return lambda raw, voxel_size: map_like(raw, voxel_size, d, gen)
 
 
+def _crowd_transform(cfg: TrainConfig, patches: _Patches, gen: torch.Generator):
+    """With probability crowd_prob, a function packing neighbours around the raw patch.  Draws
+    nothing from `gen` when crowding is off, so older configs repeat their runs exactly."""
+    dc = cfg.data
+    if dc.crowd_prob <= 0 or float(torch.rand(1, generator=gen)) >= dc.crowd_prob:
+        return None
+    lo, hi = dc.crowd_neighbours
+    count = int(torch.randint(int(lo), int(hi) + 1, (1,), generator=gen))
+
+    def other() -> np.ndarray:
+        return patches.raw(int(torch.randint(len(patches), (1,), generator=gen)))
+
+    return lambda raw: crowd(raw, other, count, gen, same_prob=dc.crowd_same_prob)
+
+
 def _batch(patches: _Patches, ids, cfg: TrainConfig, gen: torch.Generator, syms) -> torch.Tensor:
     xs = []
     crop = cfg.data.crop
     if cfg.data.crop_choices:
         crop = cfg.data.crop_choices[int(torch.randint(len(cfg.data.crop_choices), (1,), generator=gen))]
     for i in ids:
+        pack = _crowd_transform(cfg, patches, gen)
         transform = _map_like_transform(cfg, gen)
         b = 0.0
         if transform is None and cfg.data.blur_prob > 0:
             u = torch.rand(2, generator=gen)
             b = float(u[1]) * cfg.data.blur_b_max if float(u[0]) < cfg.data.blur_prob else 0.0
-        x = random_crop(patches.get(int(i), b, transform), crop, gen)
+        x = random_crop(patches.get(int(i), b, transform, pack), crop, gen)
         if len(syms) > 1:
             x = apply_symmetry(x, syms[int(torch.randint(len(syms), (1,), generator=gen))])
         xs.append(x)
