@@ -3,12 +3,13 @@
 For t in {0.2, 0.4, 0.6, 0.8}: MSE(x_hat, x) / MSE(oracle Wiener, x), where the oracle knows each
 clean patch's own per-shell power spectrum (see cryofm/prior/_quality.py).  Below 1 means the
 model knows more than the spectrum.  Columns: simulated patches of held-out entries (split=1 of
-the patch store), EMD-3488 and EMD-5168 (resampled to 1.5 A, 64^3 crops around the centre of
-mass).  Also writes central slices of unconditional samples and their radially averaged power
+the patch store), and real maps (`--maps`; default EMD-3488 and EMD-5168), resampled to 1.5 A,
+64^3 crops around the centre of mass.  Also writes central slices of unconditional samples and their radially averaged power
 spectrum beside the training data's.
 
     python benchmarks/prior_quality.py                       # shipped weights
     python benchmarks/prior_quality.py --model runs/default  # latest checkpoint's EMA weights
+    python benchmarks/prior_quality.py --maps data/emd_2566_crop/2566_3J6B_9.mrc ...  # other real maps
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MAPS = (ROOT / "data" / "emd_3488" / "emd_3488.mrc", ROOT / "data" / "emd_5168" / "emd_5168.map")
 
 
 def load_any(model: str | None):
@@ -103,6 +105,9 @@ def main(argv=None) -> int:
     ap.add_argument("--patches", type=int, default=12, help="held-out simulated patches")
     ap.add_argument("--map-patches", type=int, default=2, help="crops per EMDB map")
     ap.add_argument("--draws", type=int, default=2, help="noise draws per patch")
+    ap.add_argument("--maps", nargs="+", default=[str(p) for p in DEFAULT_MAPS],
+                    help="real maps, one column each (default: EMD-3488 and EMD-5168); maps smaller than "
+                         "64^3 at 1.5 A are zero-padded, which makes them easier")
     ap.add_argument("--samples", type=int, default=0, help="unconditional samples for the PNGs (0: none)")
     ap.add_argument("--steps", type=int, default=20, help="Heun steps for the samples")
     ap.add_argument("--images", default=str(ROOT / "docs" / "images"), help="folder for the PNGs")
@@ -122,8 +127,8 @@ def main(argv=None) -> int:
         sets["simulated held-out"] = held_out_patches(store, args.patches)
     else:
         print(f"note: no patch store at {store}; skipping the simulated column", file=sys.stderr)
-    sets["EMD-3488"] = map_patches(ROOT / "data" / "emd_3488" / "emd_3488.mrc", count=args.map_patches)
-    sets["EMD-5168"] = map_patches(ROOT / "data" / "emd_5168" / "emd_5168.map", count=args.map_patches)
+    for path in args.maps:
+        sets[Path(path).stem] = map_patches(path, count=args.map_patches)
     results, counts = {}, {}
     for name, x in sets.items():
         results[name] = mse_ratio(prior, x, seed=args.seed, draws=args.draws)
