@@ -54,7 +54,8 @@ def test_crowding_is_deterministic_in_its_generator():
 
 
 def test_a_full_box_takes_no_neighbour():
-    x = np.ones((16, 16, 16), dtype=np.float32)
+    # density everywhere: any neighbour would overlap; values vary so that one placed by mistake shows
+    x = np.random.default_rng(2).uniform(0.5, 1.0, (16, 16, 16)).astype(np.float32)
     np.testing.assert_array_equal(crowd(x, lambda: x, 3, torch.Generator().manual_seed(0)), x)
 
 
