@@ -153,6 +153,23 @@ def restore(task: str, degraded, prior, *, sampler: str = "dc", device: str = "c
     raise ValueError(f"task must be denoise, wedge or upsample, got {task!r}")
 
 
+def override_defaults(*, error_scale: float | None = None, t_start: float | None = None,
+                      tasks=("denoise",), support_iters: int | None = None) -> None:
+    """Replace the pipeline's defaults in this process (benchmark scans only; a CLI subprocess keeps
+    them): dc's error scale, where dc's flow starts for each of `tasks`, the wedge's CG iterations.
+    None leaves a default as it is."""
+    import cryofm.restore.pipeline as pipeline
+    import cryofm.restore.support as support
+
+    if error_scale is not None:
+        pipeline.DETERMINISTIC_ERROR_SCALE = float(error_scale)
+    if t_start is not None:
+        for task in tasks:
+            pipeline.DEFAULT_T_START[(task, "dc")] = float(t_start)
+    if support_iters is not None:
+        support.ITERS = int(support_iters)
+
+
 def degrade_wedge(x: np.ndarray, tilt_range=(-60.0, 60.0)) -> np.ndarray:
     """Keep the Fourier components within the tilt range about y (beam along z)."""
     return np.asarray(irfftn(rfftn(x) * np.asarray(missing_wedge_mask(x.shape, tilt_range)), x.shape))

@@ -20,7 +20,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _protocol as P  # noqa: E402
 
 import cryofm  # noqa: E402
-import cryofm.restore.pipeline as pl  # noqa: E402
 from cryofm.fourier import power_spectrum  # noqa: E402
 
 SHELLS = [2, 4, 6, 8, 10, 12, 16, 24, 31]
@@ -34,10 +33,7 @@ def main(argv=None) -> None:
     ap.add_argument("--t-start", type=float, default=None, help="override where denoising's dc flow starts")
     ap.add_argument("--quick", action="store_true", help="only the quick ground truths")
     args = ap.parse_args(argv)
-    if args.error_scale is not None:
-        pl.DETERMINISTIC_ERROR_SCALE = args.error_scale
-    if args.t_start is not None:
-        pl.DEFAULT_T_START[("denoise", "dc")] = args.t_start
+    P.override_defaults(error_scale=args.error_scale, t_start=args.t_start)
     prior = cryofm.load_prior(device="cpu")
     freq, curves = P.read_curves()
     truths = P.ground_truths(args.quick)

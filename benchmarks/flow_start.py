@@ -22,7 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _protocol as P  # noqa: E402
 
 import cryofm  # noqa: E402
-import cryofm.restore.pipeline as pipeline  # noqa: E402
 from cryofm.fourier import power_spectrum  # noqa: E402
 
 FINE_SHELLS = slice(10, 32)
@@ -55,7 +54,7 @@ def main() -> None:
             if label not in levels:
                 continue
             for t in starts:
-                pipeline.DEFAULT_T_START[("denoise", "dc")] = t
+                P.override_defaults(t_start=t)
                 out = P.restore("denoise", (h1, h2), prior).volume.data
                 results.setdefault((label, t), []).append(measure(out, gt.data, (h1 + h2) / 2))
         print(f"  {gt.name} done", file=sys.stderr, flush=True)

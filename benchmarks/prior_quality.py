@@ -4,8 +4,8 @@ For t in {0.2, 0.4, 0.6, 0.8}: MSE(x_hat, x) / MSE(oracle Wiener, x), where the 
 clean patch's own per-shell power spectrum (see cryofm/prior/_quality.py).  Below 1 means the
 model knows more than the spectrum.  Columns: simulated patches of held-out entries (split=1 of
 the patch store), and real maps (`--maps`; default EMD-3488 and EMD-5168), resampled to 1.5 A,
-64^3 crops around the centre of mass.  Also writes central slices of unconditional samples and their radially averaged power
-spectrum beside the training data's.
+64^3 crops around the centre of mass.  Also writes central slices of unconditional samples and
+their radially averaged power spectrum beside the training data's.
 
     python benchmarks/prior_quality.py                       # shipped weights
     python benchmarks/prior_quality.py --model runs/default  # latest checkpoint's EMA weights

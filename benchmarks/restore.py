@@ -135,13 +135,8 @@ def main() -> None:
     if not set(tasks) <= set(TASKS):
         parser.error(f"--tasks takes {', '.join(TASKS)}, got {args.tasks}")
     # overrides of the pipeline's defaults (the CLI timing runs in a subprocess and keeps them)
-    if args.error_scale is not None:
-        pipeline.DETERMINISTIC_ERROR_SCALE = float(args.error_scale)
-    if args.t_start_dc is not None:
-        for task in tasks:
-            pipeline.DEFAULT_T_START[(task, "dc")] = float(args.t_start_dc)
-    if args.support_iters is not None:
-        support.ITERS = int(args.support_iters)
+    P.override_defaults(error_scale=args.error_scale, t_start=args.t_start_dc, tasks=tasks,
+                        support_iters=args.support_iters)
     prior = cryofm.load_prior(args.model, device="cpu")
     t0 = time.perf_counter()
     result = run(args.quick, samplers, prior, args.device, {"dc": args.steps_dc, "fps": args.steps_fps}, tasks,

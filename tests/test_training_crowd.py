@@ -81,7 +81,7 @@ def test_training_with_crowded_boxes_and_unchanged_draws_when_off(tmp_path, tiny
 
 
 @pytest.mark.parametrize("value", [[2, 1], [-1, 2]])
-def test_bad_neighbour_range_is_refused(tmp_path, tiny_store, value):
+def test_bad_neighbour_range_is_refused(tmp_path, value):
     from cryofm.errors import CryofmInputError
     from cryofm.training import load_train_config
     from training_helpers import TINY_YAML

@@ -66,12 +66,13 @@ def crowd(x: np.ndarray, neighbour: Callable[[], np.ndarray], count: int, gen: t
     """
     x = np.asarray(x, dtype=np.float32)
     out = x.copy()
-    occupied = support(out)
+    own = support(x)  # also the support of every copy of x
+    occupied = own.copy()
     reach = int(max(x.shape))
     for _ in range(int(count)):
         same = float(torch.rand(1, generator=gen)) < same_prob
         nb = x if same else np.asarray(neighbour(), dtype=np.float32)
-        nb_support = support(nb)
+        nb_support = own if same else support(nb)
         size = max(int(nb_support.sum()), 1)
         direction = _direction(gen)
         # walk outwards from the centre until the neighbour only touches what is there
