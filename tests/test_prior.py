@@ -174,3 +174,50 @@ def test_shell_power_parseval_and_white_noise():
     assert p.shape == (2, 16)
     # white unit-variance noise has power 1 per component (ortho rfft)
     assert abs(float(p[:, 3:].mean()) - 1.0) < 0.05
+
+
+def test_spectrum_feature_reads_white_noise_and_a_low_pass():
+    from cryofm.prior.unet import spectrum_feature
+
+    x = torch.randn(2, 1, 32, 32, 32, generator=torch.Generator().manual_seed(0)) * 3.0
+    feat = spectrum_feature(x, 8)
+    assert feat.shape == (2, 8)
+    # white noise of variance 9: log(9) in every shell but the two sparsely filled lowest ones
+    torch.testing.assert_close(feat[:, 2:], torch.full((2, 6), float(np.log(9.0))), atol=0.15, rtol=0)
+    # a map low-passed at a quarter of Nyquist keeps its low shells and loses the rest
+    f = torch.fft.rfftn(x, dim=(-3, -2, -1))
+    fz, fx = torch.fft.fftfreq(32), torch.fft.rfftfreq(32)
+    r = torch.sqrt(fz[:, None, None] ** 2 + fz[None, :, None] ** 2 + fx[None, None, :] ** 2)
+    low = torch.fft.irfftn(f * (r < 0.125), s=(32, 32, 32), dim=(-3, -2, -1))
+    fl = spectrum_feature(low, 8)
+    torch.testing.assert_close(fl[:, :2], feat[:, :2], atol=1e-4, rtol=0)
+    assert bool((fl[:, 3:] < -10).all())
+    # any box: the shells are fractions of Nyquist
+    assert spectrum_feature(torch.randn(1, 1, 16, 24, 32), 8).shape == (1, 8)
+
+
+def test_spectrum_conditioning_starts_as_the_unconditioned_net_and_then_reacts(tiny):
+    cfg = UNetConfig(**{**tiny.config.unet.to_dict(), "spectrum_shells": 8})
+    net = VelocityNet(cfg)
+    result = net.load_state_dict(tiny.net.state_dict(), strict=False)
+    assert not result.unexpected_keys and result.missing_keys
+    from cryofm.prior.unet import missing_conditioning_keys
+
+    assert missing_conditioning_keys(result.missing_keys)
+    assert not missing_conditioning_keys(result.missing_keys + ["net.stem.weight"])
+    x = torch.randn(2, 1, 16, 16, 16, generator=torch.Generator().manual_seed(2))
+    t = torch.tensor([0.3, 0.7])
+    base = VelocityNet(tiny.config.unet)
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(3)
+        for name, p in tiny.net.state_dict().items():  # residual branches and time modulation made non-zero
+            p2 = p + 0.1 * torch.randn(p.shape, generator=g) if (".film." in name or ".conv2." in name) else p
+            base.state_dict()[name].copy_(p2)
+            net.state_dict()[name].copy_(p2)
+        torch.testing.assert_close(net(x, t), base(x, t))  # zero-initialised: exactly as before
+        net.net.spectrum_mlp[-1].weight.normal_(0, 0.5, generator=g)
+        assert float((net(x, t) - base(x, t)).abs().max()) > 1e-3
+    # differentiable to the input, as fps needs
+    xg = x.clone().requires_grad_(True)
+    net(xg, t).square().sum().backward()
+    assert xg.grad is not None and torch.isfinite(xg.grad).all()

@@ -117,3 +117,21 @@ def test_export_measures_error_power_on_map_like_patches_too(tmp_path, tiny_stor
     assert "made map-like" not in plain.error_power_source
     assert "(1 made map-like)" in mixed.error_power_source
     assert not torch.allclose(plain.error_power(0.5), mixed.error_power(0.5))
+
+
+def test_fine_tune_adds_spectrum_conditioning_to_weights_without_it(tmp_path, tiny_store):
+    start = Prior.from_config("tiny", seed=5)
+    w0 = start.save(tmp_path / "start.safetensors")
+    spectral = {"name": "tiny_spectral", "unet": {**start.config.unet.to_dict(), "spectrum_shells": 8}}
+    cfg = _tiny(tmp_path / "run", tiny_store, max_steps=2, val_every=0, init_weights=str(w0), model=spectral)
+    cfg.optim.lr = 0.0
+    result = train(cfg, progress=False)
+    got = load_file(str(result.checkpoint / "model.safetensors"))
+    for k, v in start.net.state_dict().items():
+        torch.testing.assert_close(got[k], v, msg=k)
+    assert float(got["net.spectrum_mlp.2.weight"].abs().max()) == 0.0
+    # weights of another architecture are still refused
+    other = Prior.from_config({"name": "x", "unet": {"channels": [8, 8], "attention": False, "time_dim": 32}})
+    w1 = other.save(tmp_path / "other.safetensors")
+    with pytest.raises(CryofmInputError, match="do not fit"):
+        train(_tiny(tmp_path / "run2", tiny_store, max_steps=1, val_every=0, init_weights=str(w1)), progress=False)

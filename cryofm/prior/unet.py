@@ -31,7 +31,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["UNetConfig", "UNet3D", "VelocityNet", "precondition_coefficients"]
+__all__ = ["UNetConfig", "UNet3D", "VelocityNet", "precondition_coefficients", "spectrum_feature",
+           "missing_conditioning_keys"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,11 @@ class UNetConfig:
     time_dim: width of the sinusoidal time embedding.
     groups: GroupNorm groups (must divide every entry of `channels`).
     precondition: "edm" (see module docstring) or "none" (the net outputs v directly).
+    spectrum_shells: 0 (off), or the number of shells of the input's radially averaged log power
+        spectrum fed to every block beside the time embedding (`spectrum_feature`): global evidence
+        of how far the map's signal reaches in resolution, which a network of 3^3 convolutions
+        otherwise has to infer.  The projection is zero-initialised, so weights trained without it
+        load unchanged (`missing_conditioning_keys`) and behave exactly as before until fine-tuned.
     """
 
     channels: tuple[int, ...] = (16, 32, 64, 96)
@@ -54,6 +60,7 @@ class UNetConfig:
     time_dim: int = 64
     groups: int = 8
     precondition: str = "edm"
+    spectrum_shells: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
@@ -63,6 +70,8 @@ class UNetConfig:
             raise ValueError(f"groups={self.groups} must divide every channel count {self.channels}")
         if self.precondition not in ("edm", "none"):
             raise ValueError(f"precondition must be 'edm' or 'none', got {self.precondition!r}")
+        if self.spectrum_shells < 0:
+            raise ValueError(f"spectrum_shells must be >= 0 (0 = off), got {self.spectrum_shells}")
         if self.attention and self.channels[-1] % self.heads:
             raise ValueError(f"heads={self.heads} must divide the lowest-level channels {self.channels[-1]}")
 
@@ -152,6 +161,32 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([torch.cos(args), torch.sin(args)], dim=1)
 
 
+def spectrum_feature(x: torch.Tensor, shells: int) -> torch.Tensor:
+    """Log of the mean power per shell of each volume, `[B, 1, D, H, W] -> [B, shells]`.
+
+    Shells split the radial frequency |f| in [0, 1/2) (cycles per voxel, so the same resolutions
+    on any box) into `shells` equal bins; corners beyond Nyquist are left out.  Power in the
+    project's units (rfft, norm="ortho", Hermitian weights), so white noise of variance s2 gives
+    log(s2) in every shell.  Computed in float32 and differentiable (fps back-propagates through it).
+    """
+    dims = x.shape[-3:]
+    f = torch.fft.rfftn(x.float(), dim=(-3, -2, -1), norm="ortho")
+    power = (f.real**2 + f.imag**2).flatten(start_dim=-3).flatten(end_dim=-2)  # [B, components]
+    fz, fy = torch.fft.fftfreq(dims[0], device=x.device), torch.fft.fftfreq(dims[1], device=x.device)
+    fx = torch.fft.rfftfreq(dims[2], device=x.device)
+    radius = torch.sqrt(fz[:, None, None] ** 2 + fy[None, :, None] ** 2 + fx[None, None, :] ** 2)
+    weight = torch.full(radius.shape, 2.0, device=x.device)
+    weight[..., 0] = 1.0
+    if dims[2] % 2 == 0:
+        weight[..., -1] = 1.0
+    index = (radius * 2 * shells).long().flatten()
+    keep = index < shells
+    index, weight = index[keep], weight.flatten()[keep]
+    total = power.new_zeros(power.shape[0], shells).index_add(1, index, power[:, keep] * weight)
+    count = weight.new_zeros(shells).index_add(0, index, weight)
+    return torch.log(total / count.clamp_min(1.0) + 1e-6)
+
+
 class ResBlock(nn.Module):
     def __init__(self, cin: int, cout: int, tdim: int, groups: int) -> None:
         super().__init__()
@@ -199,6 +234,12 @@ class UNet3D(nn.Module):
         ch, tdim, g = config.channels, config.time_dim, config.groups
         self.time_mlp = nn.Sequential(nn.Linear(tdim, 2 * tdim), nn.SiLU(), nn.Linear(2 * tdim, 2 * tdim))
         emb = 2 * tdim
+        if config.spectrum_shells:
+            # global conditioning on the input's spectrum, added to the time embedding; zero output at
+            # initialisation so that weights trained without it behave exactly as before
+            self.spectrum_mlp = nn.Sequential(nn.Linear(config.spectrum_shells, emb), nn.SiLU(), nn.Linear(emb, emb))
+            nn.init.zeros_(self.spectrum_mlp[-1].weight)
+            nn.init.zeros_(self.spectrum_mlp[-1].bias)
         self.stem = Conv3d(1, ch[0], 3, padding=1)
         self.down_blocks = nn.ModuleList()
         self.downsamplers = nn.ModuleList()
@@ -233,6 +274,8 @@ class UNet3D(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         temb = self.time_mlp(timestep_embedding(t, self.config.time_dim))
+        if self.config.spectrum_shells:
+            temb = temb + self.spectrum_mlp(spectrum_feature(x, self.config.spectrum_shells).to(temb.dtype))
         h = self.stem(x)
         skips = []
         for i, blocks in enumerate(self.down_blocks):
@@ -252,6 +295,12 @@ class UNet3D(nn.Module):
             for blk in blocks:
                 h = blk(h, temb)
         return self.out(_silu(self.out_norm(h)))
+
+
+def missing_conditioning_keys(missing: list[str]) -> bool:
+    """Whether state-dict keys missing from a checkpoint are all those of the zero-initialised
+    spectrum conditioning, so that weights trained without it may start a fine-tune with it."""
+    return all(".spectrum_mlp." in f".{k}" for k in missing)
 
 
 def precondition_coefficients(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
