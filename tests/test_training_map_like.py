@@ -135,3 +135,20 @@ def test_fine_tune_adds_spectrum_conditioning_to_weights_without_it(tmp_path, ti
     w1 = other.save(tmp_path / "other.safetensors")
     with pytest.raises(CryofmInputError, match="do not fit"):
         train(_tiny(tmp_path / "run2", tiny_store, max_steps=1, val_every=0, init_weights=str(w1)), progress=False)
+
+
+def test_conditioning_lr_scale_applies_to_the_conditioning_only(tmp_path, tiny_store):
+    start = Prior.from_config("tiny", seed=5)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # zero-initialised layers made non-zero, so that every parameter gets a gradient
+        for name, p in start.net.named_parameters():
+            if ".film." in name or ".conv2." in name or ".out." in name:
+                p.add_(0.1 * torch.randn(p.shape, generator=g))
+    w0 = start.save(tmp_path / "start.safetensors")
+    spectral = {"name": "tiny_spectral", "unet": {**start.config.unet.to_dict(), "spectrum_shells": 8}}
+    cfg = _tiny(tmp_path / "run", tiny_store, max_steps=2, val_every=0, init_weights=str(w0), model=spectral)
+    cfg.optim.warmup_steps = 0
+    cfg.optim.conditioning_lr_scale = 0.0
+    got = load_file(str(train(cfg, progress=False).checkpoint / "model.safetensors"))
+    assert float(got["net.spectrum_mlp.2.weight"].abs().max()) == 0.0  # frozen by its scale
+    assert float((got["net.out.weight"] - start.net.state_dict()["net.out.weight"]).abs().max()) > 0.0

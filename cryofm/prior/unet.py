@@ -32,7 +32,7 @@ from torch import nn
 from torch.nn import functional as F
 
 __all__ = ["UNetConfig", "UNet3D", "VelocityNet", "precondition_coefficients", "spectrum_feature",
-           "missing_conditioning_keys"]
+           "missing_conditioning_keys", "is_conditioning_key"]
 
 
 @dataclass(frozen=True)
@@ -297,10 +297,15 @@ class UNet3D(nn.Module):
         return self.out(_silu(self.out_norm(h)))
 
 
+def is_conditioning_key(name: str) -> bool:
+    """Whether a parameter (state-dict key) belongs to the spectrum conditioning."""
+    return ".spectrum_mlp." in f".{name}"
+
+
 def missing_conditioning_keys(missing: list[str]) -> bool:
     """Whether state-dict keys missing from a checkpoint are all those of the zero-initialised
     spectrum conditioning, so that weights trained without it may start a fine-tune with it."""
-    return all(".spectrum_mlp." in f".{k}" for k in missing)
+    return all(is_conditioning_key(k) for k in missing)
 
 
 def precondition_coefficients(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

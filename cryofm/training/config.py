@@ -88,7 +88,11 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
-    """AdamW with linear warm-up then cosine decay to `lr * min_lr_ratio` at `max_steps`."""
+    """AdamW with linear warm-up then cosine decay to `lr * min_lr_ratio` at `max_steps`.
+
+    conditioning_lr_scale: learning-rate multiplier for the spectrum conditioning's parameters
+        (`UNetConfig.spectrum_shells`), which start from zero when fine-tuning weights without it.
+    """
 
     lr: float = 1e-3
     weight_decay: float = 0.01
@@ -97,6 +101,7 @@ class OptimConfig:
     min_lr_ratio: float = 0.05
     grad_clip: float = 1.0
     ema_decay: float = 0.999
+    conditioning_lr_scale: float = 1.0
 
 
 @dataclass

@@ -27,7 +27,7 @@ from cryofm.datasets.store import SPLIT_TRAIN, SPLIT_VALIDATION, PatchStore
 from cryofm.errors import CryofmInputError
 from cryofm.fourier import radial_frequency
 from cryofm.prior.normalize import standardize
-from cryofm.prior.unet import VelocityNet, missing_conditioning_keys
+from cryofm.prior.unet import VelocityNet, is_conditioning_key, missing_conditioning_keys
 from cryofm.training.augment import apply_symmetry, cube_symmetries, random_crop
 from cryofm.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from cryofm.training.config import TrainConfig, resolve_path
@@ -293,8 +293,12 @@ def _train(cfg, info, dev, resume, stop_at, progress, tqdm) -> TrainResult:
     ema = EMA(net, cfg.optim.ema_decay)
     ema_net = copy.deepcopy(net).eval()
     model = torch.nn.parallel.DistributedDataParallel(net) if info.enabled else net
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas,
-                            weight_decay=cfg.optim.weight_decay)
+    named = list(net.named_parameters())
+    conditioning = [p for n, p in named if is_conditioning_key(n)]
+    groups = [{"params": [p for n, p in named if not is_conditioning_key(n)], "lr_scale": 1.0}]
+    if conditioning:
+        groups.append({"params": conditioning, "lr_scale": cfg.optim.conditioning_lr_scale})
+    opt = torch.optim.AdamW(groups, lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay)
     step, epoch, pos = 0, 0, 0
     if resume:
         last = latest_checkpoint(ckpt_dir)
@@ -351,7 +355,7 @@ def _train(cfg, info, dev, resume, stop_at, progress, tqdm) -> TrainResult:
         xt = (1 - t5) * x + t5 * e
         lr = cfg.optim.lr * lr_factor(step, cfg.optim.warmup_steps, cfg.max_steps, cfg.optim.min_lr_ratio)
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g.get("lr_scale", 1.0)
         with _autocast(dev):
             v = model(xt, t)
         loss = flow_loss(v, x, e, t, cfg.loss_weight)
