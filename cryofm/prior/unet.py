@@ -31,8 +31,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from cryofm.fourier import hermitian_weight, radial_frequency
+
 __all__ = ["UNetConfig", "UNet3D", "VelocityNet", "precondition_coefficients", "spectrum_feature",
-           "missing_conditioning_keys", "is_conditioning_key"]
+           "is_conditioning_key"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class UNetConfig:
         spectrum fed to every block beside the time embedding (`spectrum_feature`): global evidence
         of how far the map's signal reaches in resolution, which a network of 3^3 convolutions
         otherwise has to infer.  The projection is zero-initialised, so weights trained without it
-        load unchanged (`missing_conditioning_keys`) and behave exactly as before until fine-tuned.
+        load unchanged (`is_conditioning_key`) and behave exactly as before until fine-tuned.
     """
 
     channels: tuple[int, ...] = (16, 32, 64, 96)
@@ -169,19 +171,13 @@ def spectrum_feature(x: torch.Tensor, shells: int) -> torch.Tensor:
     project's units (rfft, norm="ortho", Hermitian weights), so white noise of variance s2 gives
     log(s2) in every shell.  Computed in float32 and differentiable (fps back-propagates through it).
     """
-    dims = x.shape[-3:]
+    dims = tuple(x.shape[-3:])
     f = torch.fft.rfftn(x.float(), dim=(-3, -2, -1), norm="ortho")
     power = (f.real**2 + f.imag**2).flatten(start_dim=-3).flatten(end_dim=-2)  # [B, components]
-    fz, fy = torch.fft.fftfreq(dims[0], device=x.device), torch.fft.fftfreq(dims[1], device=x.device)
-    fx = torch.fft.rfftfreq(dims[2], device=x.device)
-    radius = torch.sqrt(fz[:, None, None] ** 2 + fy[None, :, None] ** 2 + fx[None, None, :] ** 2)
-    weight = torch.full(radius.shape, 2.0, device=x.device)
-    weight[..., 0] = 1.0
-    if dims[2] % 2 == 0:
-        weight[..., -1] = 1.0
+    radius = radial_frequency(dims, like=power)  # cycles per voxel (cached grid)
     index = (radius * 2 * shells).long().flatten()
     keep = index < shells
-    index, weight = index[keep], weight.flatten()[keep]
+    index, weight = index[keep], hermitian_weight(dims, like=power).expand(radius.shape).flatten()[keep]
     total = power.new_zeros(power.shape[0], shells).index_add(1, index, power[:, keep] * weight)
     count = weight.new_zeros(shells).index_add(0, index, weight)
     return torch.log(total / count.clamp_min(1.0) + 1e-6)
@@ -298,14 +294,9 @@ class UNet3D(nn.Module):
 
 
 def is_conditioning_key(name: str) -> bool:
-    """Whether a parameter (state-dict key) belongs to the spectrum conditioning."""
+    """Whether a parameter (state-dict key) belongs to the spectrum conditioning: the keys that
+    weights trained without it may lack when they start a fine-tune with it."""
     return ".spectrum_mlp." in f".{name}"
-
-
-def missing_conditioning_keys(missing: list[str]) -> bool:
-    """Whether state-dict keys missing from a checkpoint are all those of the zero-initialised
-    spectrum conditioning, so that weights trained without it may start a fine-tune with it."""
-    return all(is_conditioning_key(k) for k in missing)
 
 
 def precondition_coefficients(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

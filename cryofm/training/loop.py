@@ -27,7 +27,7 @@ from cryofm.datasets.store import SPLIT_TRAIN, SPLIT_VALIDATION, PatchStore
 from cryofm.errors import CryofmInputError
 from cryofm.fourier import radial_frequency
 from cryofm.prior.normalize import standardize
-from cryofm.prior.unet import VelocityNet, is_conditioning_key, missing_conditioning_keys
+from cryofm.prior.unet import VelocityNet, is_conditioning_key
 from cryofm.training.augment import apply_symmetry, cube_symmetries, random_crop
 from cryofm.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from cryofm.training.config import TrainConfig, resolve_path
@@ -143,7 +143,7 @@ def _init_from(net: VelocityNet, path: Path) -> None:
     except RuntimeError as exc:
         raise CryofmInputError(f"init_weights {path}: weights do not fit the config's model ({exc})") from exc
     # a model that adds the zero-initialised spectrum conditioning may start from weights without it
-    if result.unexpected_keys or not missing_conditioning_keys(result.missing_keys):
+    if result.unexpected_keys or not all(map(is_conditioning_key, result.missing_keys)):
         raise CryofmInputError(f"init_weights {path}: weights do not fit the config's model (missing "
                                f"{result.missing_keys[:4]}, unexpected {result.unexpected_keys[:4]})")
 
