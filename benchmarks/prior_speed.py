@@ -52,12 +52,16 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="default")
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--train-steps", type=int, default=4)
+    ap.add_argument("--train-steps", type=int, default=4, help="timed steps per training shape; 0 skips training")
     ap.add_argument("--batch", type=int, nargs="+", default=[6, 2, 2])
     ap.add_argument("--crop", type=int, nargs="+", default=[32, 48, 64])
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--profile", action="store_true", help="convolution time per feature-map size")
     args = ap.parse_args(argv)
+    if args.repeats < 1 or args.train_steps < 0:
+        ap.error("--repeats must be at least 1 and --train-steps at least 0 (0 skips the training timing)")
+    if len(args.crop) != len(args.batch):
+        ap.error("--crop and --batch take the same number of values")
     if args.threads:
         torch.set_num_threads(args.threads)
     from cryofm.prior import Prior
@@ -88,8 +92,8 @@ def main(argv=None) -> int:
         prior.to("cpu")
     else:
         print("GPU: none available (no CUDA device), GPU timing skipped")
-    if len(args.crop) != len(args.batch):
-        ap.error("--crop and --batch take the same number of values")
+    if args.train_steps == 0:
+        return 0
     net = prior.net.train().requires_grad_(True)  # a Prior's net is frozen for inference
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
     for crop, batch in zip(args.crop, args.batch):
