@@ -98,6 +98,50 @@ def test_denoise_and_wedge_keep_the_grid_upsample_multiplies_it():
     assert up.input.shape == vol.shape and up.std is None
 
 
+def _centre_of_mass(vol: Volume) -> np.ndarray:
+    d = np.clip(vol.data.astype(np.float64), 0.0, None)
+    idx = np.indices(d.shape).reshape(3, -1)
+    return vol.origin + ((idx * d.ravel()).sum(1) / d.sum())[::-1] * vol.voxel_size  # x, y, z in A
+
+
+@pytest.mark.parametrize("kw", [dict(target_voxel_size=0.7), dict(factor=1.3)])
+def test_upsample_gives_exactly_the_voxel_size_asked_for_on_any_box(kw):
+    z, y, x = np.indices((21, 26, 30)) * 1.05
+    blob = np.exp(-((x - 14.0) ** 2 + (y - 12.0) ** 2 + (z - 11.0) ** 2) / (2 * 2.5**2))
+    vol = Volume(blob.astype(np.float32), 1.05, origin=(3.0, -7.5, 12.25))
+    out = upsample(vol, prior=GaussianPrior(), steps=2, device="cpu", **kw).volume
+    wanted = kw.get("target_voxel_size", 1.05 / kw.get("factor", 1.0))
+    np.testing.assert_allclose(out.voxel_size, [wanted] * 3, rtol=1e-12)  # cubic, exactly as asked
+    assert out.shape == tuple(int(round(n * 1.05 / wanted)) for n in vol.shape)
+    np.testing.assert_allclose(out.origin, vol.origin)
+    np.testing.assert_allclose(_centre_of_mass(out), _centre_of_mass(vol), atol=0.02)  # nothing moved
+
+
+def test_regrid_samples_the_band_limited_interpolant():
+    rng = np.random.default_rng(0)
+    for n in (16, 17):
+        x = rng.standard_normal((n, n, n))
+        np.testing.assert_allclose(pl.regrid(x, x.shape, (1.0, 1.0, 1.0)), x, atol=1e-12)
+        smooth = pl.resize(pl.resize(x, (n - 4,) * 3), x.shape)  # no Nyquist content: padding is exact there
+        np.testing.assert_allclose(pl.regrid(smooth, (2 * n,) * 3, (0.5,) * 3), pl.resize(smooth, (2 * n,) * 3), atol=1e-12)
+
+    def blob(n, v):
+        z, y, x = np.indices((n, n, n)) * v
+        return np.exp(-((x - 20.0) ** 2 + (y - 25.0) ** 2 + (z - 23.0) ** 2) / (2 * 3.0**2))
+
+    np.testing.assert_allclose(pl.regrid(blob(48, 1.05), (72,) * 3, (0.7 / 1.05,) * 3), blob(72, 0.7), atol=1e-9)
+
+
+def test_wiener_weights_do_not_rise_again_past_the_data_resolution():
+    signal = np.array([0.0, 9.0, 4.0, 1.0, 0.02, 0.0, 0.3, 0.6, 0.5])  # a rebound after the data ran out
+    w = pl.wiener_shells(signal, np.ones_like(signal))
+    assert w[0] == 1.0
+    np.testing.assert_allclose(w[:5], [1.0, 0.9, 0.8, 0.5, 0.02 / 1.02])
+    np.testing.assert_array_equal(w[5:], 0.0)
+    signal = np.array([0.0, 9.0, 3.0, 4.0, 1.0])  # a dip above the threshold is the data's own: kept
+    np.testing.assert_allclose(pl.wiener_shells(signal, np.ones_like(signal))[1:], [0.9, 0.75, 0.8, 0.5])
+
+
 def test_numpy_and_torch_inputs_and_samples_std():
     vol = _blob_map(20, 1.5)
     kw = dict(prior=GaussianPrior(), steps=2, device="cpu", voxel_size=1.5)

@@ -140,9 +140,19 @@ class _Grids:
         vs_zyx = vol.voxel_size[::-1]
         m_shape = pl.model_shape(vol.shape, vs_zyx, prior.voxel_size)
         out_vs = vol.voxel_size.copy() if out_voxel is None else np.asarray(out_voxel, dtype=np.float64)
-        out_shape = tuple(int(round(n * v / o)) for n, v, o in zip(vol.shape, vs_zyx, out_vs[::-1]))
-        out_vs = np.array([n * v / o for n, v, o in zip(vol.shape, vs_zyx, out_shape)])[::-1]
+        out_shape = tuple(max(1, int(round(n * v / o))) for n, v, o in zip(vol.shape, vs_zyx, out_vs[::-1]))
         return cls(vol.shape, vs_zyx, m_shape, pl.padded_shape(m_shape, prior.divisor), out_shape, out_vs)
+
+    def to_output(self, array: np.ndarray) -> np.ndarray:
+        """A map on the input's physical box (input or prior grid) on the output grid, at exactly the
+        output voxel size: Fourier crop/pad, then, where the box is not a whole number of output
+        voxels (e.g. 45 x 1.05 A at 0.7 A), the band-limited interpolant at the output's voxels."""
+        out = pl.resize(array, self.output)
+        natural = np.array([n * v / m for n, v, m in zip(self.input, self.voxel_zyx, self.output)])  # zyx
+        wanted = self.output_voxel_xyz[::-1]
+        if np.allclose(natural, wanted, rtol=1e-9, atol=0.0):
+            return out
+        return pl.regrid(out, self.output, tuple(wanted / natural))
 
     @property
     def band_cutoff(self) -> float:
@@ -205,9 +215,9 @@ def _restore(task: str, data, half2, *, mask, voxel_size, sampler, steps, sample
                                                         anisotropic=anisotropic)
         mean, std, info = _sample(task, prior, problem, y, wiener, skip, mask_m, grids, settings, ticker)
         crop = tuple(slice(0, s) for s in grids.model)
-        restored.append(pl.resize(np.asarray(prior.denormalize(mean[crop], stats), dtype=np.float64), grids.output))
+        restored.append(grids.to_output(np.asarray(prior.denormalize(mean[crop], stats), dtype=np.float64)))
         if std is not None:
-            stds.append(pl.resize(std[crop] * stats.std, grids.output))
+            stds.append(grids.to_output(std[crop] * stats.std))
         infos.append(info)
         extra.setdefault("noise_power_prior_grid", noise.tolist())
         extra.setdefault("normalization", {"mean": stats.mean, "std": stats.std})
@@ -255,7 +265,7 @@ def _finish(task, result, obs, vol1, vol2, mask_in, wedge, grids: _Grids, settin
     wiener = None
     if settings.mask_output:
         if mask_in is not None:
-            out_mask = pl.resize(mask_in, grids.output)
+            out_mask = grids.to_output(mask_in)
         else:  # an automatic mask is trusted only where the box is mostly solvent
             out_mask = _solvent_mask(result, float(grids.output_voxel_xyz.mean()), None)
             if float(out_mask.mean()) > MAX_AUTO_MASK_FRACTION:
@@ -272,7 +282,7 @@ def _finish(task, result, obs, vol1, vol2, mask_in, wedge, grids: _Grids, settin
     inside = pl.band_mask(grids.output, grids.output_voxel_xyz[::-1], grids.band_cutoff)
     if not inside.all():
         wiener = _input_wiener(task, vol1, vol2, mask_in, obs, wedge) if wiener is None else wiener
-        result = pl.merge_beyond_band(result, pl.resize(obs, grids.output), wiener, inside)
+        result = pl.merge_beyond_band(result, grids.to_output(obs), wiener, inside)
     return result
 
 

@@ -42,7 +42,7 @@ from cryofm.sampling.grid import time_grid
 
 __all__ = ["Settings", "DEFAULT_STEPS", "DEFAULT_T_START", "DETERMINISTIC_ERROR_SCALE", "sample_map", "plan_for", "resize",
            "noise_from_solvent_or_halves", "clean_stats", "merge_beyond_band", "time_grid_for", "Ticker",
-           "band_mask", "wiener_shells", "wiener_filter", "model_shape", "padded_shape", "pad_to"]
+           "band_mask", "wiener_shells", "wiener_filter", "model_shape", "padded_shape", "pad_to", "regrid"]
 
 # steps, and where the flow starts on the straight path from the classical estimate, per (task,
 # sampler); chosen on the benchmark ground truths (benchmarks/restore.py), never on held-out maps.
@@ -153,6 +153,30 @@ def resize(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.asarray(out)
 
 
+def _periodic_sinc(u: np.ndarray, n: int) -> np.ndarray:
+    """Weights of the band-limited (trigonometric) interpolant of `n` periodic samples at offset `u`
+    voxels (the Dirichlet kernel; an even `n`'s Nyquist term split into two halves, so samples are
+    reproduced exactly)."""
+    u = np.asarray(u, dtype=np.float64)
+    s = np.sin(np.pi * u / n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = np.sin(np.pi * u) * (np.cos(np.pi * u / n) if n % 2 == 0 else 1.0) / (n * s)
+    return np.where(np.abs(s) < 1e-12, 1.0, w)
+
+
+def regrid(array: np.ndarray, shape: tuple[int, ...], step: tuple[float, ...]) -> np.ndarray:
+    """Samples of the band-limited interpolant of periodic `array` at `j * step[axis]` voxels
+    (`j < shape[axis]`), axis by axis: a grid of any voxel size over (nearly) the same box, where
+    Fourier cropping or padding can only give voxels of `box / round(box / voxel)`.  Band-limit the
+    array to the new grid's Nyquist first (`resize`) when the new grid is coarser."""
+    out = np.asarray(array, dtype=np.float64)
+    for axis, (m, h) in enumerate(zip(shape, step)):
+        n = out.shape[axis]
+        weights = _periodic_sinc(np.arange(m)[:, None] * float(h) - np.arange(n)[None, :], n)  # [m, n]
+        out = np.moveaxis(np.tensordot(weights, out, axes=([1], [axis])), 0, axis)
+    return out
+
+
 def model_shape(shape: tuple[int, int, int], voxel_size_zyx: np.ndarray, prior_voxel: float) -> tuple[int, ...]:
     """Box on the prior's grid covering the same physical box: `round(n v / v_prior)` per axis."""
     return tuple(max(2, int(round(n * float(v) / prior_voxel))) for n, v in zip(shape, voxel_size_zyx))
@@ -217,10 +241,20 @@ def clean_stats(obs: np.ndarray, noise_shells: np.ndarray, measured: np.ndarray 
     return NormStats(float(obs.mean()), std), np.clip(signal, 0.0, None)
 
 
+WIENER_EXHAUSTED = 0.05
+
+
 def wiener_shells(signal: np.ndarray, noise: np.ndarray) -> np.ndarray:
-    """Per-shell Wiener weight `S / (S + N)` (1 at DC)."""
+    """Per-shell Wiener weight `S / (S + N)` (1 at DC), never rising again once it has fallen below
+    `WIENER_EXHAUSTED`: past the data's resolution the estimated signal is zero, and a rebound
+    nearer Nyquist comes from the estimate, not the map (a box cut through density leaks power into
+    every shell; a solvent noise estimate from a thin rim of solvent runs low), so it would pass noise.
+    """
     w = signal / np.maximum(signal + noise, 1e-30)
     w[0] = 1.0
+    below = np.flatnonzero(w < WIENER_EXHAUSTED)
+    if below.size:
+        w[below[0]:] = np.minimum.accumulate(w[below[0]:])
     return w
 
 
