@@ -214,11 +214,24 @@ def test_independent_halves_report_their_fsc():
         lambda v: complete_wedge(v, tilt_range=(-60, 90), prior=GaussianPrior()),
         lambda v: upsample(v, prior=GaussianPrior()),
         lambda v: denoise(v, independent_halves=True, prior=GaussianPrior()),
+        lambda v: denoise(v, Volume(v.data * 1.01, v.voxel_size, origin=(0, 0, 0)), prior=GaussianPrior()),  # origins
+        lambda v: denoise(v, v.with_data(v.data.copy()), prior=GaussianPrior()),  # the same map twice
+        lambda v: denoise(v, mask=v.with_data(v.data - 0.5), prior=GaussianPrior()),  # a density map as mask
+        lambda v: denoise(v, mask=Volume(np.ones(v.shape, np.float32), v.voxel_size * 1.3), prior=GaussianPrior()),
+        lambda v: denoise(v, mask=Volume(np.ones(v.shape, np.float32), v.voxel_size), prior=GaussianPrior()),  # origin
     ],
 )
 def test_bad_inputs_raise_input_errors(call):
     with pytest.raises(CryofmInputError):
         call(_blob_map(20))
+
+
+def test_bare_arrays_take_the_map_grid_and_need_no_origin():
+    vol = _blob_map(20)  # origin (10, -5, 2.5)
+    rng = np.random.default_rng(4)
+    h2 = vol.data + 0.05 * rng.standard_normal(vol.shape).astype(np.float32)
+    out = denoise(vol, h2, mask=np.ones(vol.shape), prior=GaussianPrior(), steps=2, device="cpu")
+    np.testing.assert_allclose(out.volume.origin, vol.origin)
 
 
 # --- the shipped prior, end to end ------------------------------------------------------------

@@ -17,6 +17,7 @@ import numpy as np
 from cryofm.cli.main import cli
 from cryofm.errors import CryofmInputError
 from cryofm.io import Volume, atomic_output, read_map
+from cryofm.restore._inputs import check_mask_values, check_same_grid
 
 __all__ = ["info", "fsc", "map_statistics", "fsc_report", "write_fsc_plot"]
 
@@ -113,40 +114,27 @@ def info(map_path: Path, as_json: bool, permissive: bool) -> None:
 # fsc
 
 
-def _check_pair(a: Volume, b: Volume, what: str = "maps") -> None:
-    pa, pb = a.metadata.get("path", "first map"), b.metadata.get("path", "second map")
-    if a.shape != b.shape:
-        raise CryofmInputError(
-            f"the {what} {pa} and {pb} have different boxes {a.shape} and {b.shape} (z y x); "
-            "resample or crop one onto the other's grid"
-        )
-    if not np.allclose(a.voxel_size, b.voxel_size, rtol=1e-4):
-        raise CryofmInputError(
-            f"the {what} {pa} and {pb} have different voxel sizes {tuple(a.voxel_size)} and "
-            f"{tuple(b.voxel_size)} A; resample one onto the other's grid"
-        )
-
-
 def fsc_report(
-    a: Volume, b: Volume, *, mask: Volume | None = None, seed: int = 0
+    a: Volume, b: Volume, *, mask: Volume | None = None, seed: int = 0, ignore_origin: bool = False
 ) -> dict[str, Any]:
     """The FSC of two maps as a JSON-serialisable dict.
 
     Without a mask: the plain FSC.  With a mask: the masked FSC corrected by phase
     randomisation (`cryofm.fourier.masked_fsc`, RELION's postprocess procedure; ``seed``
-    fixes the random phases).
+    fixes the random phases).  ``ignore_origin`` compares the voxel arrays of maps whose headers
+    place them differently (one header lost its placement); by default that is refused.
 
     Returns:
         ``{"frequency": [1/A per shell], "fsc": [...], "resolution_0.143": A or None,
         "resolution_0.5": A or None}``.
 
     Raises:
-        CryofmInputError: boxes or voxel sizes differ (the message names the files), the
+        CryofmInputError: boxes, voxel sizes or origins differ (the message names the files), the
             voxels are not cubic, or the mask is not in [0, 1].
     """
     from cryofm.fourier.fsc import fsc, masked_fsc
 
-    _check_pair(a, b)
+    check_same_grid(a, b, origin=not ignore_origin)
     for v in (a, b):
         if not np.allclose(v.voxel_size, v.voxel_size[0], rtol=1e-4):
             raise CryofmInputError(
@@ -157,14 +145,8 @@ def fsc_report(
     if mask is None:
         result = fsc(a.data, b.data, voxel_size=voxel_size)
     else:
-        _check_pair(a, mask, what="map and mask")
-        stats = map_statistics(mask)
-        lo, hi = stats["min"], stats["max"]
-        if lo < -1e-3 or hi > 1 + 1e-3:
-            raise CryofmInputError(
-                f"{mask.metadata.get('path', 'mask')}: mask values span [{lo:.4g}, {hi:.4g}]; "
-                "a mask must lie in [0, 1] (use a soft binary mask)"
-            )
+        check_same_grid(a, mask, ("the map", "the mask"), origin=not ignore_origin)
+        check_mask_values(mask)
         result = masked_fsc(a.data, b.data, np.asarray(mask.data), voxel_size, seed=seed)
     curve = np.asarray(result.fsc, dtype=np.float64)
     report: dict[str, Any] = {
@@ -234,8 +216,10 @@ def write_fsc_plot(path: Path, report: dict[str, Any], *, title: str = "") -> Pa
               help="Save the curve with its 0.143 and 0.5 thresholds (.png, .pdf or .svg).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @click.option("--force", is_flag=True, help="Replace the --plot file if it exists.")
+@click.option("--ignore-origin", is_flag=True,
+              help="Compare the voxel arrays even where the headers' origins differ (a header that lost its placement).")
 def fsc(map_a: Path, map_b: Path, mask_path: Path | None, plot_path: Path | None,
-        as_json: bool, force: bool) -> None:
+        as_json: bool, force: bool, ignore_origin: bool) -> None:
     """Fourier shell correlation between maps A and B (e.g. two half maps).
 
     Prints the curve and the resolutions (Angstrom) where it falls below 0.143 and 0.5.
@@ -244,7 +228,7 @@ def fsc(map_a: Path, map_b: Path, mask_path: Path | None, plot_path: Path | None
     target = _atomic_target(plot_path, force, inputs) if plot_path is not None else None
     a, b = read_map(map_a), read_map(map_b)
     mask = read_map(mask_path) if mask_path is not None else None
-    report = fsc_report(a, b, mask=mask)
+    report = fsc_report(a, b, mask=mask, ignore_origin=ignore_origin)
     if target is not None:
         title = f"{map_a.name} vs {map_b.name}" + (f", mask {mask_path.name}" if mask_path else "")
         write_fsc_plot(target, report, title=title)

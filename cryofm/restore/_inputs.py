@@ -3,8 +3,10 @@
 1. `data` and `half2` are a `Volume`, a NumPy array or a torch tensor (CPU or CUDA); arrays need
    `voxel_size=` (a Volume's own voxel size wins).
 2. Maps are 3D, at least `MIN_BOX` voxels on every side, finite (no NaN or inf).
-3. Half maps have the same shape and voxel size.
-4. The voxel size is positive and finite (checked by `Volume`).
+3. Half maps, and a mask, lie on the map's grid: the same shape and voxel size, and, where both
+   carry their own geometry (Volumes, e.g. read from files), the same origin.
+4. Half maps differ (the same map twice has no noise to measure); a mask's values lie in [0, 1].
+5. The voxel size is positive and finite (checked by `Volume`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 from cryofm.errors import CryofmInputError
 from cryofm.io.volume import Volume
 
-__all__ = ["MIN_BOX", "as_volume", "check_pair", "resolve_device"]
+__all__ = ["MIN_BOX", "as_volume", "check_pair", "check_same_grid", "check_mask_values", "resolve_device"]
 
 MIN_BOX = 16
 
@@ -46,15 +48,46 @@ def as_volume(data: Any, voxel_size: Any = None, name: str = "data") -> Volume:
     return vol
 
 
-def check_pair(half1: Volume, half2: Volume) -> None:
-    """Half maps must share shape and voxel size."""
-    if half1.shape != half2.shape:
-        raise CryofmInputError(f"half maps have different boxes {half1.shape} and {half2.shape}; pass the two halves of one reconstruction")
-    if not np.allclose(half1.voxel_size, half2.voxel_size, rtol=1e-4):
-        raise CryofmInputError(
-            f"half maps have different voxel sizes {tuple(half1.voxel_size)} and {tuple(half2.voxel_size)} A; "
-            "pass the two halves of one reconstruction"
-        )
+def _name(vol: Volume, fallback: str) -> str:
+    return str(vol.metadata.get("path", fallback))
+
+
+def check_same_grid(a: Volume, b: Volume, what: tuple[str, str] = ("first map", "second map"), *,
+                    origin: bool = True) -> None:
+    """`a` and `b` share box, voxel size and (with `origin=True`) origin, to 1% of a voxel."""
+    na, nb = _name(a, what[0]), _name(b, what[1])
+    if a.shape != b.shape:
+        raise CryofmInputError(f"{na} and {nb} have different boxes {a.shape} and {b.shape} (z y x); "
+                               "put both on one grid (resample or crop one onto the other's)")
+    if not np.allclose(a.voxel_size, b.voxel_size, rtol=1e-4):
+        raise CryofmInputError(f"{na} and {nb} have different voxel sizes {_xyz(a.voxel_size)} and {_xyz(b.voxel_size)} A; "
+                               "put both on one grid (resample one onto the other's)")
+    if origin and not np.allclose(a.origin, b.origin, rtol=0.0, atol=0.01 * float(a.voxel_size.min())):
+        raise CryofmInputError(f"{na} and {nb} have different origins {_xyz(a.origin)} and {_xyz(b.origin)} A, "
+                               "so their voxels sit in different places; put both on one grid (or fix the header)")
+
+
+def _xyz(values) -> str:
+    return "(" + ", ".join(f"{float(v):.6g}" for v in values) + ")"
+
+
+def check_pair(half1: Volume, half2: Volume, *, origin: bool = True) -> None:
+    """Half maps share box, voxel size and origin (`origin=False` where one of them is a bare
+    array, which has none of its own), and are not the same map twice."""
+    check_same_grid(half1, half2, ("half map 1", "half map 2"), origin=origin)
+    d1, d2 = half1.data.astype(np.float64), half2.data.astype(np.float64)
+    if float(np.std(d1 - d2)) <= 1e-6 * max(float(np.std(d1)), 1e-30):
+        raise CryofmInputError(f"half maps {_name(half1, '1')} and {_name(half2, '2')} are identical, so there is no noise "
+                               "to measure from them: pass the two independent half maps of one reconstruction, "
+                               "or the map alone (its noise is then measured in the solvent)")
+
+
+def check_mask_values(mask: Volume, name: str = "mask") -> None:
+    """A mask's values lie in [0, 1] (to 1e-3): anything else is a density map passed by mistake."""
+    lo, hi = float(np.min(mask.data)), float(np.max(mask.data))
+    if lo < -1e-3 or hi > 1 + 1e-3:
+        raise CryofmInputError(f"{_name(mask, name)}: mask values span [{lo:.4g}, {hi:.4g}]; a mask must lie in [0, 1] "
+                               "(1 = molecule; use a soft binary mask, not a density map)")
 
 
 def resolve_device(device: Any) -> str:

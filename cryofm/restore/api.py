@@ -17,7 +17,7 @@ from cryofm.io.volume import Volume
 from cryofm.operators import check_tilt_range, tilt_range_from_angles
 from cryofm.operators.wedge import wedge_mask
 from cryofm.restore import pipeline as pl
-from cryofm.restore._inputs import as_volume, check_pair, resolve_device
+from cryofm.restore._inputs import as_volume, check_mask_values, check_pair, check_same_grid, resolve_device
 from cryofm.operators.anisotropic import cone_shell_noise
 from cryofm.restore.problems import AnisotropicDenoiseProblem, DenoiseProblem, Problem, UpsampleProblem, WedgeProblem
 from cryofm.restore.report import build_report
@@ -49,12 +49,13 @@ def _load_prior(prior: Any, device: str):
     raise CryofmInputError(f"prior must be a Prior, a weights path or None (the shipped model), got {type(prior).__name__}")
 
 
-def _mask_volume(mask: Any, like: Volume) -> np.ndarray | None:
+def _mask_volume(mask: Any, like: Volume, geometry: bool) -> np.ndarray | None:
+    """The mask on the map's grid, checked (`geometry`: both carry an origin of their own)."""
     if mask is None:
         return None
     vol = as_volume(mask, like.voxel_size, "mask")
-    if vol.shape != like.shape:
-        raise CryofmInputError(f"mask has box {vol.shape} but the map has {like.shape}; pass a mask on the map's grid")
+    check_same_grid(like, vol, ("the map", "the mask"), origin=geometry)
+    check_mask_values(vol)
     return np.clip(vol.data.astype(np.float64), 0.0, 1.0)
 
 
@@ -165,10 +166,10 @@ def _read_inputs(data, half2, mask, voxel_size, independent_halves):
     vol2 = None
     if half2 is not None:
         vol2 = as_volume(half2, vol1.voxel_size if voxel_size is None else voxel_size, "half2")
-        check_pair(vol1, vol2)
+        check_pair(vol1, vol2, origin=isinstance(data, Volume) and isinstance(half2, Volume))
     if independent_halves and vol2 is None:
         raise CryofmInputError("independent_halves=True needs two half maps; pass half2=")
-    return vol1, vol2, _mask_volume(mask, vol1)
+    return vol1, vol2, _mask_volume(mask, vol1, geometry=isinstance(data, Volume) and isinstance(mask, Volume))
 
 
 def _restore(task: str, data, half2, *, mask, voxel_size, sampler, steps, samples, device, seed, prior,
