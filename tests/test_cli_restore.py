@@ -115,6 +115,11 @@ def _zero_voxel_map(path):
     return str(path)
 
 
+def _folder_where_the_png_goes(folder):
+    (folder / "pf.png").mkdir()
+    return ["denoise", _write(folder / "a.mrc", _map(20)), "-o", str(folder / "pf.mrc"), "--force"]
+
+
 @pytest.mark.parametrize(
     "make_args",
     [
@@ -125,6 +130,11 @@ def _zero_voxel_map(path):
         lambda d: ["denoise", _zero_voxel_map(d / "zero.mrc")],
         lambda d: ["wedge", _write(d / "a.mrc", _map(20)), "--tilt-range", "-95", "60"],
         lambda d: ["upsample", _write(d / "a.mrc", _map(20))],
+        lambda d: ["denoise", _write(d / "a.mrc", _map(20)), _write(d / "b.mrc", _map(20, seed=1), origin=(0, 0, 0))],
+        lambda d: ["denoise", _write(d / "a.mrc", _map(20)), str(d / "a.mrc")],  # the same half twice
+        lambda d: ["denoise", _write(d / "a.mrc", _map(20)), "--mask", _write(d / "m.mrc", _map(20) - 0.5)],
+        lambda d: ["denoise", _write(d / "a.mrc", _map(20)), "-o", str(d / "out.txt")],
+        lambda d: _folder_where_the_png_goes(d),
     ],
 )
 def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, model, make_args):
@@ -194,3 +204,42 @@ def test_anisotropic_denoise_needs_half_maps_and_records_its_cones(tmp_path, cap
     assert code == 0, err
     report = json.loads((tmp_path / "a.json").read_text())
     assert report["cli_options"]["anisotropic"] is True and len(report["noise_power_cones_prior_grid"]) == 7
+
+
+def test_outputs_are_checked_before_any_work(tmp_path, capsys, model, monkeypatch):
+    import cryofm.restore
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("restoration started before the outputs were checked")
+
+    monkeypatch.setattr(cryofm.restore, "denoise", no_work)
+    src = _write(tmp_path / "a.mrc", _map(20))
+    for bad in (["-o", str(tmp_path / "out.mrcs")], ["-o", str(tmp_path / "no_folder" / "x.mrc")]):
+        code, _, err = _run(capsys, "denoise", src, "--model", model, *bad)
+        assert code == 2 and "restoration started" not in err
+
+
+def test_a_failed_write_leaves_no_output_and_a_stale_std_is_not_kept(tmp_path, capsys, model, monkeypatch):
+    import cryofm.restore.report
+
+    src = _write(tmp_path / "a.mrc", _map(20))
+    args = ["denoise", src, "--model", model, "--steps", "1", "--device", "cpu", "-o", str(tmp_path / "r.mrc")]
+    code, _, err = _run(capsys, *args, "--samples", "2")
+    assert code == 0, err
+    assert {p.name for p in tmp_path.iterdir()} == {"a.mrc", "r.mrc", "r.json", "r.png", "r_std.mrc"}
+    code, _, err = _run(capsys, *args)  # an earlier run's files: refused without --force
+    assert code == 2 and "r_std.mrc" in err
+
+    def broken_png(report, path):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(cryofm.restore.report, "write_png", broken_png)
+        before = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
+        code, _, err = _run(capsys, *args, "--force")
+        assert code != 0
+        assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == before  # nothing half-written
+    code, out, err = _run(capsys, *args, "--force")
+    assert code == 0, err
+    assert {p.name for p in tmp_path.iterdir()} == {"a.mrc", "r.mrc", "r.json", "r.png"}  # no stale r_std.mrc
+    assert "r_std.mrc" in out

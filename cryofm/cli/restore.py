@@ -1,15 +1,21 @@
 """`cryofm denoise`, `cryofm wedge`, `cryofm upsample`: thin shells around `cryofm.restore`.
 
 Every run writes the map, a JSON report (`<out>.json`) and a PNG (`<out>.png`), plus
-`<out>_std.mrc` with `--samples K > 1`.  All outputs are checked before anything is computed or
-written: an existing one without `--force` stops the run with nothing touched, and an input is
-never overwritten.
+`<out>_std.mrc` with `--samples K > 1`.  All outputs are checked before anything is computed
+(name, folder, existing files): an existing one without `--force` stops the run with nothing
+touched, and an input is never overwritten.  The set is written all or nothing: every file goes
+to a hidden temporary name first and is renamed only when all have been written; with `--force`
+a `<out>_std.mrc` left by an earlier run with more samples is removed, so no stale file sits
+beside the new map.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
+import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -54,21 +60,39 @@ def output_paths(inputs: list[Path], task_suffix: str, output: str | None, sampl
         first = inputs[0]
         stem = common_stem(inputs[0], inputs[1]) if len(inputs) > 1 else _strip_map_suffix(first.name)
         out = first.with_name(f"{stem}_{task_suffix}.mrc")
-    base = out.with_name(_strip_map_suffix(out.name))
-    paths = {"map": out, "json": base.with_name(base.name + ".json"), "png": base.with_name(base.name + ".png")}
-    if samples > 1:
-        paths["std"] = base.with_name(base.name + "_std.mrc")
+    paths = {"map": out, **_companions(out)}
+    if samples <= 1:
+        del paths["std"]
     return paths
 
 
+def _companions(out: Path) -> dict[str, Path]:
+    base = out.with_name(_strip_map_suffix(out.name))
+    return {"json": base.with_name(base.name + ".json"), "png": base.with_name(base.name + ".png"),
+            "std": base.with_name(base.name + "_std.mrc")}
+
+
 def _check_outputs(paths: dict[str, Path], inputs: list[Path], force: bool) -> None:
+    """Before any work: a map name cryofm can write, writable folders, no input among the outputs,
+    and no existing output (nor a stale `_std.mrc` of an earlier run) without --force."""
+    from cryofm.io.mrc import _split_suffix
+
+    _split_suffix(paths["map"])
     resolved_inputs = {p.resolve() for p in inputs}
-    for kind, path in paths.items():
+    for path in {**_companions(paths["map"]), **paths}.values():
         if path.resolve() in resolved_inputs:
             raise CryofmInputError(f"output {path} is an input; cryofm never overwrites its input: choose another -o")
-        if not path.parent.is_dir():
-            raise CryofmInputError(f"output folder {path.parent} does not exist; create it or choose another -o")
-    existing = [str(p) for p in paths.values() if p.exists()]
+        if path.is_dir():
+            raise CryofmInputError(f"output {path} is a folder; choose another -o")
+    for folder in {p.parent for p in paths.values()}:
+        if not folder.is_dir():
+            raise CryofmInputError(f"output folder {folder} does not exist; create it or choose another -o")
+        try:
+            tempfile.TemporaryFile(dir=folder).close()
+        except OSError as exc:
+            raise CryofmInputError(f"cannot write in the output folder {folder} ({exc.strerror}); choose another -o") from None
+    stale = _companions(paths["map"])["std"]
+    existing = [str(p) for p in {**paths, "stale std": stale}.values() if p.exists()]
     if existing and not force:
         raise CryofmInputError(f"output exists: {', '.join(existing)}; pass --force to overwrite or -o to choose another name")
 
@@ -126,16 +150,28 @@ def _run_and_write(task: str, run: Callable[..., Any], paths: dict[str, Path], i
         result = run(progress=bar)
     finally:
         bar.close()
-    result.report["inputs_files"] = [str(p) for p in inputs]
-    result.report["outputs"] = {k: str(v) for k, v in paths.items()}
+    result.report["inputs_files"] = [str(p.absolute()) for p in inputs]
+    result.report["outputs"] = {k: str(v.absolute()) for k, v in paths.items()}
     result.report["cli_options"] = options
-    write_map(paths["map"], result.volume, overwrite=force, label=label)
-    if "std" in paths and result.std is not None:
-        write_map(paths["std"], result.std, overwrite=force, label=label + " std")
-    tmp = paths["json"].with_name(paths["json"].name + ".tmp")
-    tmp.write_text(json.dumps(result.report, indent=1))
-    tmp.replace(paths["json"])
-    write_png(result.report, paths["png"])
+    result.report["command_line"] = ["cryofm", *sys.argv[1:]]
+    result.report["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    temps = {k: v.with_name(f".cryofm-{os.getpid()}-{v.name}") for k, v in paths.items()}
+    try:  # all or nothing: every file under a temporary name first, renamed once all are written
+        write_map(temps["map"], result.volume, overwrite=True, label=label)
+        if "std" in paths and result.std is not None:
+            write_map(temps["std"], result.std, overwrite=True, label=label + " std")
+        temps["json"].write_text(json.dumps(result.report, indent=1))
+        write_png(result.report, temps["png"])
+        for kind, tmp in temps.items():
+            if tmp.exists():
+                tmp.replace(paths[kind])
+    finally:
+        for tmp in temps.values():
+            tmp.unlink(missing_ok=True)
+    stale = _companions(paths["map"])["std"]
+    if "std" not in paths and force and stale.exists():
+        stale.unlink()  # an earlier run's uncertainty map would pass for this run's
+        click.echo(f"removed {stale} (from an earlier run; this one has --samples 1)")
     click.echo(f"wrote {paths['map']} ({result.report['seconds']:.1f} s)")
 
 
