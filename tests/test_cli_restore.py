@@ -243,3 +243,18 @@ def test_a_failed_write_leaves_no_output_and_a_stale_std_is_not_kept(tmp_path, c
     assert code == 0, err
     assert {p.name for p in tmp_path.iterdir()} == {"a.mrc", "r.mrc", "r.json", "r.png"}  # no stale r_std.mrc
     assert "r_std.mrc" in out
+
+
+def test_outputs_keep_the_input_header_conventions(tmp_path, capsys, model, data_dir):
+    import shutil
+
+    src = tmp_path / "seg.mrc"
+    shutil.copy(data_dir / "emd_21457_segment/emd_21457_seg_nstart.mrc", src)  # placement in nstart, labels
+    code, _, err = _run(capsys, "denoise", str(src), "--model", model, "--steps", "1", "--device", "cpu")
+    assert code == 0, err
+    with mrcfile.open(src) as a, mrcfile.open(tmp_path / "seg_denoised.mrc") as b:
+        start = lambda h: (int(h.nxstart), int(h.nystart), int(h.nzstart))  # noqa: E731
+        assert start(b.header) == start(a.header) == (155, 220, 195)
+        assert float(b.header.origin.x) == float(b.header.origin.y) == float(b.header.origin.z) == 0.0
+        labels = lambda h: [bytes(x).strip() for x in h.label[: int(h.nlabl)]]  # noqa: E731
+        assert labels(b.header)[: len(labels(a.header))] == labels(a.header)  # the input's labels, then cryofm's

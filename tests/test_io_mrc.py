@@ -64,10 +64,15 @@ def test_sample_map_round_trip(data_dir, tmp_path, name):
     np.testing.assert_allclose(again.origin, original.origin, atol=1e-3)
     assert again.metadata["labels"][: len(original.metadata["labels"])] == original.metadata["labels"]
     assert again.metadata["labels"][-1].startswith(f"cryofm {cryofm.__version__}: round trip")
+    # the input's origin convention is kept: nstart stays nstart, the origin field stays
+    used_nstart = any(original.metadata["nstart"]) and not any(original.metadata["header_origin"])
+    assert again.metadata["nstart"] == (original.metadata["nstart"] if used_nstart else [0, 0, 0])
+    assert again.metadata["header_origin"] == (
+        [0.0, 0.0, 0.0] if used_nstart else original.metadata["header_origin"]
+    )
     with mrcfile.open(out) as mrc:
         assert int(mrc.header.mode) == 2
         assert (int(mrc.header.mapc), int(mrc.header.mapr), int(mrc.header.maps)) == (1, 2, 3)
-        assert (int(mrc.header.nxstart), int(mrc.header.nystart), int(mrc.header.nzstart)) == (0, 0, 0)
 
 
 def test_emd_21457_variants_share_origin_and_data(data_dir):
@@ -397,3 +402,90 @@ def test_anisotropic_voxels_round_trip(tmp_path):
     np.testing.assert_allclose(again.voxel_size, [1.2, 1.3, 1.4], rtol=1e-6)
     np.testing.assert_allclose(again.origin, [10.0, -20.5, 3.25], atol=1e-4)
     np.testing.assert_array_equal(again.data, v.data)
+
+
+def test_nstart_map_is_written_with_integer_nstart(data_dir, tmp_path):
+    original = read_map(data_dir / "emd_21457_segment/emd_21457_seg_nstart.mrc")
+    assert original.metadata["nstart"] == [155, 220, 195]
+    out = write_map(tmp_path / "nstart.mrc", original)
+    with mrcfile.open(out) as mrc:
+        hdr = mrc.header
+        assert (int(hdr.nxstart), int(hdr.nystart), int(hdr.nzstart)) == (155, 220, 195)
+        assert (float(hdr.origin.x), float(hdr.origin.y), float(hdr.origin.z)) == (0.0, 0.0, 0.0)
+    again = read_map(out)
+    np.testing.assert_array_equal(again.origin, original.origin)  # the same physical origin
+    np.testing.assert_array_equal(again.data, original.data)
+    np.testing.assert_allclose(again.voxel_size, original.voxel_size, rtol=1e-7)
+    # and it stays so through a second round trip
+    with mrcfile.open(write_map(tmp_path / "twice.mrc", again)) as mrc:
+        hdr = mrc.header
+        assert (int(hdr.nxstart), int(hdr.nystart), int(hdr.nzstart)) == (155, 220, 195)
+
+
+def test_nstart_map_follows_a_moved_origin(data_dir, tmp_path):
+    original = read_map(data_dir / "emd_21457_segment/emd_21457_seg_nstart.mrc")
+    # cropped by whole voxels (x 3, y 0, z -2): still nstart, shifted
+    shifted = original.with_data(original.data, origin=original.origin + np.array([3, 0, -2]) * original.voxel_size)
+    with mrcfile.open(write_map(tmp_path / "crop.mrc", shifted)) as mrc:
+        hdr = mrc.header
+        assert (int(hdr.nxstart), int(hdr.nystart), int(hdr.nzstart)) == (158, 220, 193)
+        assert float(hdr.origin.x) == 0.0
+    np.testing.assert_allclose(read_map(tmp_path / "crop.mrc").origin, shifted.origin, atol=1e-4)
+    # moved by half a voxel: not representable in nstart, so the origin fields are used
+    half = original.with_data(original.data, origin=original.origin + 0.5 * original.voxel_size)
+    with mrcfile.open(write_map(tmp_path / "half.mrc", half)) as mrc:
+        hdr = mrc.header
+        assert (int(hdr.nxstart), int(hdr.nystart), int(hdr.nzstart)) == (0, 0, 0)
+        np.testing.assert_allclose([hdr.origin.x, hdr.origin.y, hdr.origin.z], half.origin, atol=1e-4)
+    np.testing.assert_allclose(read_map(tmp_path / "half.mrc").origin, half.origin, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["emd_21457_segment/emd_21457_seg.mrc", "emd_2566_crop/2566_3J6B_9.mrc"])
+def test_origin_field_map_keeps_its_origin_field(data_dir, tmp_path, name):
+    # both origins are whole numbers of voxels, but the input used the origin field
+    original = read_map(data_dir / name)
+    with mrcfile.open(write_map(tmp_path / "o.mrc", original)) as mrc:
+        hdr = mrc.header
+        assert (int(hdr.nxstart), int(hdr.nystart), int(hdr.nzstart)) == (0, 0, 0)
+        np.testing.assert_allclose([hdr.origin.x, hdr.origin.y, hdr.origin.z], original.origin, atol=1e-4)
+    np.testing.assert_allclose(read_map(tmp_path / "o.mrc").origin, original.origin, atol=1e-4)
+
+
+def test_volume_without_header_metadata_uses_origin_field(tmp_path):
+    v = Volume(np.zeros((4, 5, 6), np.float32), voxel_size=2.0, origin=(10.0, 20.0, -4.0))
+    with mrcfile.open(write_map(tmp_path / "plain.mrc", v)) as mrc:
+        hdr = mrc.header
+        assert (int(hdr.nxstart), int(hdr.nystart), int(hdr.nzstart)) == (0, 0, 0)
+        assert (float(hdr.origin.x), float(hdr.origin.y), float(hdr.origin.z)) == (10.0, 20.0, -4.0)
+
+
+def test_write_keeps_input_labels(data_dir, tmp_path):
+    original = read_map(data_dir / "emd_3197_sta/EMD-3197.map")
+    assert original.metadata["labels"]
+    # a processed copy that keeps the metadata (with_data copies it) keeps the labels
+    again = read_map(write_map(tmp_path / "l.mrc", original.with_data(original.data * 2)))
+    assert again.metadata["labels"][:-1] == original.metadata["labels"]
+
+
+def test_messages_show_plain_numbers(tmp_path):
+    path = _raw_map(tmp_path / "vs0.mrc", np.ones((3, 4, 5), np.float32), voxel_size=0.0)
+    with pytest.raises(CryofmInputError, match=r"voxel size is \(0, 0, 0\) A \(cell \(0, 0, 0\) A") as excinfo:
+        read_map(path)
+    assert "np." not in str(excinfo.value)
+    with pytest.raises(CryofmInputError, match=r"got \(1.5, 0, 1.5\) A") as excinfo:
+        Volume(np.zeros((2, 2, 2)), voxel_size=(1.5, 0.0, 1.5))
+    assert "np." not in str(excinfo.value)
+    v = Volume(np.zeros((2, 2, 2)), voxel_size=(1.0, 1.5, 1.0))
+    with pytest.raises(CryofmInputError, match=r"voxel size \(1, 1.5, 1\) A") as excinfo:
+        v.isotropic_voxel_size
+    assert "np." not in str(excinfo.value)
+
+
+@pytest.mark.parametrize("bad", ["abc", [1.5, 1.5], [1.0, 1.0, 1.0, 1.0], np.ones((2, 3))])
+def test_volume_refuses_malformed_voxel_size(bad):
+    with pytest.raises(CryofmInputError, match="voxel_size must be a number or three numbers"):
+        Volume(np.zeros((2, 2, 2)), voxel_size=bad)
+    with pytest.raises(ValueError):  # still a ValueError for existing callers
+        Volume(np.zeros((2, 2, 2)), voxel_size=bad)
+    with pytest.raises(CryofmInputError, match="origin must be a number or three numbers"):
+        Volume(np.zeros((2, 2, 2)), voxel_size=1.0, origin=bad)

@@ -7,8 +7,11 @@ axis order (``mapc``, ``mapr``, ``maps``), voxel size and origin in Angstrom ord
 sections, so they are mapped onto x, y, z through the axis order).
 
 Writing is atomic (temporary file in the target folder, fsync, rename), refuses to replace an
-existing file unless asked, never replaces the file a volume was read from, and adds a
-provenance label.
+existing file unless asked, never replaces the file a volume was read from (its
+``metadata['path']``; other files are replaced with ``overwrite=True``), and adds a
+provenance label.  It keeps the input's origin convention: a map read from a header that
+placed it with ``nxstart``/``nystart``/``nzstart`` (origin fields 0) is written the same way
+while its origin is a whole number of voxels; otherwise the origin goes in the ``origin`` field.
 
 Validation on read, in order:
 
@@ -36,7 +39,7 @@ import numpy as np
 
 from cryofm.errors import CryofmInputError
 from cryofm.io._atomic import atomic_output
-from cryofm.io.volume import Volume
+from cryofm.io.volume import Volume, _plain
 
 __all__ = ["MapHeader", "read_map", "read_map_header", "write_map", "MAP_SUFFIXES"]
 
@@ -187,7 +190,7 @@ def _geometry(path: Path, header: np.recarray, permissive: bool, notes: list[str
         voxel_size = cella / sampling
     if not np.all(np.isfinite(voxel_size)) or np.any(voxel_size <= 0):
         raise CryofmInputError(
-            f"{path}: voxel size is {tuple(float(v) for v in voxel_size)} A (cell {tuple(cella)}, "
+            f"{path}: voxel size is {_plain(voxel_size)} A (cell {_plain(cella)} A, "
             f"sampling mx, my, mz = {tuple(int(s) for s in sampling)}); it must be positive: set it "
             "in the header, e.g. `with mrcfile.open(path, 'r+') as m: m.voxel_size = 1.05`"
         )
@@ -196,9 +199,10 @@ def _geometry(path: Path, header: np.recarray, permissive: bool, notes: list[str
     if not all(np.isfinite(header_origin)):
         if not permissive:
             raise CryofmInputError(
-                f"{path}: header origin is {header_origin}; fix the header or pass permissive=True"
+                f"{path}: header origin is {_plain(header_origin)} A; fix the header or pass "
+                "permissive=True"
             )
-        notes.append(f"header origin {header_origin} is not finite; ignored")
+        notes.append(f"header origin {_plain(header_origin)} is not finite; ignored")
         header_origin = (0.0, 0.0, 0.0)
     if any(header_origin):
         origin = np.array(header_origin, dtype=np.float64)
@@ -431,6 +435,38 @@ def _merge_labels(existing: list[str], new: str) -> list[str]:
     return [*kept, new]
 
 
+def _nstart_for(volume: Volume) -> tuple[int, int, int] | None:
+    """``(nxstart, nystart, nzstart)`` for a volume whose input header used nstart, else None.
+
+    The volume must come from a header with ``origin`` 0 and a nonzero ``nstart`` (what
+    `read_map` records as ``metadata['header_origin']`` and ``metadata['nstart']``), and its
+    origin must be a whole number of voxels on every axis (within 1e-3 voxel).  The writer
+    uses axis order 1, 2, 3, so columns, rows, sections are x, y, z.
+    """
+    meta = volume.metadata
+    header_origin, nstart = meta.get("header_origin"), meta.get("nstart")
+    try:
+        used_nstart = (
+            header_origin is not None
+            and nstart is not None
+            and len(header_origin) == 3
+            and len(nstart) == 3
+            and not any(float(v) for v in header_origin)
+            and any(int(n) for n in nstart)
+        )
+    except (TypeError, ValueError):
+        return None
+    if not used_nstart:
+        return None
+    steps = np.asarray(volume.origin, dtype=np.float64) / np.asarray(volume.voxel_size)
+    whole = np.round(steps)
+    if not np.all(np.isfinite(steps)) or np.any(np.abs(steps - whole) > 1e-3):
+        return None
+    if np.any(np.abs(whole) > np.iinfo(np.int32).max):
+        return None
+    return int(whole[0]), int(whole[1]), int(whole[2])
+
+
 def write_map(
     path: str | os.PathLike,
     volume: Volume,
@@ -440,14 +476,21 @@ def write_map(
 ) -> Path:
     """Write a `Volume` as a float32 MRC map, atomically.
 
-    The header gets the voxel size and origin (``origin`` field; ``nxstart`` etc. 0), axis
-    order 1, 2, 3, and the label ``cryofm <version>: <label> <date time>`` after the
-    volume's existing labels (``metadata['labels']``, at most 10 in all).
+    The header gets the voxel size, axis order 1, 2, 3, the origin and the label
+    ``cryofm <version>: <label> <date time>`` after the volume's existing labels
+    (``metadata['labels']``, at most 10 in all).  The origin keeps the input's convention:
+    when ``metadata`` says the input header placed the map with ``nxstart``/``nystart``/
+    ``nzstart`` (``header_origin`` 0, ``nstart`` nonzero, as `read_map` records them) and
+    the origin is a whole number of voxels on every axis, it is written as integer
+    ``nxstart``/``nystart``/``nzstart`` with the ``origin`` field 0; otherwise (including a
+    volume without that metadata) in the ``origin`` field with ``nxstart`` etc. 0.
 
     Args:
         path: output file, ``*.mrc``/``*.map`` (``.gz`` or ``.bz2`` appended: compressed).
         volume: the map; ``data`` ``[z, y, x]``, ``voxel_size``/``origin`` ``(x, y, z)`` A.
-        overwrite: replace an existing file (never the file ``volume`` was read from).
+        overwrite: replace an existing file.  Only the file ``volume`` was read from
+            (``metadata['path']``) is never replaced; any other file, including another
+            input of the same computation, is replaced when this is True.
         label: what was done, e.g. ``"denoise dc 32 steps"``.
 
     Returns:
@@ -479,14 +522,19 @@ def write_map(
         raise CryofmInputError(f"{target} exists; use --force / overwrite=True to replace it")
 
     data = np.ascontiguousarray(volume.data, dtype=np.float32)
+    nstart = _nstart_for(volume)
     labels = _merge_labels(list(volume.metadata.get("labels", [])), _provenance_label(label))
     with atomic_output(target) as tmp, mrcfile.new(tmp, overwrite=True, compression=compression) as mrc:
         mrc.set_data(data)
         mrc.set_volume()
         mrc.voxel_size = tuple(float(v) for v in volume.voxel_size)
         hdr = mrc.header
-        hdr.origin.x, hdr.origin.y, hdr.origin.z = (float(v) for v in volume.origin)
-        hdr.nxstart = hdr.nystart = hdr.nzstart = 0
+        if nstart is not None:  # the input's convention: whole voxels in nstart
+            hdr.origin.x = hdr.origin.y = hdr.origin.z = 0.0
+            hdr.nxstart, hdr.nystart, hdr.nzstart = nstart
+        else:
+            hdr.origin.x, hdr.origin.y, hdr.origin.z = (float(v) for v in volume.origin)
+            hdr.nxstart = hdr.nystart = hdr.nzstart = 0
         hdr.mapc, hdr.mapr, hdr.maps = 1, 2, 3
         hdr.label = [s.encode("ascii", errors="replace") for s in labels] + [b""] * (
             _MAX_LABELS - len(labels)

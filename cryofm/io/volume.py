@@ -12,6 +12,24 @@ from cryofm.errors import CryofmInputError
 __all__ = ["Volume"]
 
 
+def _plain(values: Any) -> str:
+    """Numbers as plain text for messages: ``(1.05, 1.05, 0)``, never ``np.float64(...)``."""
+    items = [f"{float(v):.6g}" for v in np.ravel(np.asarray(values, dtype=np.float64))]
+    return "(" + ", ".join(items) + ")"
+
+
+def _xyz(value: Any, name: str) -> np.ndarray:
+    """A number or three numbers ``(x, y, z)`` as a float64 array of 3, or CryofmInputError."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+        return np.broadcast_to(arr, (3,)).copy()
+    except ValueError as exc:
+        raise CryofmInputError(
+            f"{name} must be a number or three numbers (x, y, z) in Angstrom, got {value!r}; "
+            f"pass e.g. {name}=1.05 or {name}=(1.05, 1.05, 1.05)"
+        ) from exc
+
+
 @dataclass
 class Volume:
     """A 3D density map on a regular grid.
@@ -36,14 +54,14 @@ class Volume:
             )
         if self.data.dtype != np.float32:
             self.data = self.data.astype(np.float32)
-        vs = np.broadcast_to(np.asarray(self.voxel_size, dtype=np.float64), (3,)).copy()
+        vs = _xyz(self.voxel_size, "voxel_size")
         if not np.all(np.isfinite(vs)) or np.any(vs <= 0):
             raise CryofmInputError(
-                f"voxel size must be positive and finite, got {tuple(vs)} A; "
+                f"voxel size must be positive and finite, got {_plain(vs)} A; "
                 "set it in the map header (e.g. with mrcfile) or pass voxel_size="
             )
         self.voxel_size = vs
-        self.origin = np.broadcast_to(np.asarray(self.origin, dtype=np.float64), (3,)).copy()
+        self.origin = _xyz(self.origin, "origin")
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -55,7 +73,7 @@ class Volume:
         """The voxel size in Angstrom when it is the same on all axes; raises otherwise."""
         if not np.allclose(self.voxel_size, self.voxel_size[0], rtol=1e-4):
             raise CryofmInputError(
-                f"this operation needs cubic voxels, got voxel size {tuple(self.voxel_size)} A; "
+                f"this operation needs cubic voxels, got voxel size {_plain(self.voxel_size)} A; "
                 "resample the map to an isotropic grid first"
             )
         return float(self.voxel_size[0])

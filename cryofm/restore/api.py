@@ -227,11 +227,13 @@ def _restore(task: str, data, half2, *, mask, voxel_size, sampler, steps, sample
     ticker.emit("finish", "masking; merging the data beyond the prior's band")
 
     result = _finish(task, np.mean(restored, axis=0), obs, vol1, vol2, mask_in, wedge, grids, settings)
-    volume = Volume(result.astype(np.float32), grids.output_voxel_xyz, vol1.origin.copy(), {"cryofm_task": task})
+    # the input's labels and placement convention (nstart or origin fields) travel to the outputs
+    header = {k: vol1.metadata[k] for k in ("labels", "nstart", "header_origin") if k in vol1.metadata}
+    volume = Volume(result.astype(np.float32), grids.output_voxel_xyz, vol1.origin.copy(), {"cryofm_task": task, **header})
     std_vol = None
     if stds:
         std_out = np.sqrt(np.mean(np.square(stds), axis=0)).clip(min=0.0).astype(np.float32)
-        std_vol = Volume(std_out, grids.output_voxel_xyz, vol1.origin.copy(), {"cryofm_task": task + "_std"})
+        std_vol = Volume(std_out, grids.output_voxel_xyz, vol1.origin.copy(), {"cryofm_task": task + "_std", **header})
     seconds = time.perf_counter() - started
     observation = vol1.with_data(obs.astype(np.float32))
     report = build_report(task, observation, volume, vol1, vol2, restored if independent_halves else None,
