@@ -219,11 +219,24 @@ def test_independent_halves_report_their_fsc():
         lambda v: denoise(v, mask=v.with_data(v.data - 0.5), prior=GaussianPrior()),  # a density map as mask
         lambda v: denoise(v, mask=Volume(np.ones(v.shape, np.float32), v.voxel_size * 1.3), prior=GaussianPrior()),
         lambda v: denoise(v, mask=Volume(np.ones(v.shape, np.float32), v.voxel_size), prior=GaussianPrior()),  # origin
+        lambda v: denoise(v, seed="a", prior=GaussianPrior()),
+        lambda v: denoise(v, steps=2.7, prior=GaussianPrior()),  # not silently truncated
+        lambda v: denoise(v, samples=0, prior=GaussianPrior()),
+        lambda v: upsample(v, factor="two", prior=GaussianPrior()),
+        lambda v: upsample(v, factor=1e4, prior=GaussianPrior()),  # an output grid no machine holds: refused first
+        lambda v: denoise(v.data.astype(np.complex64), voxel_size=1.5, prior=GaussianPrior()),
+        lambda v: denoise(v, mask=np.ones(v.shape), prior=GaussianPrior()),  # no solvent left to measure noise in
     ],
 )
 def test_bad_inputs_raise_input_errors(call):
     with pytest.raises(CryofmInputError):
         call(_blob_map(20))
+
+
+def test_a_bfloat16_tensor_is_restored():
+    vol = _blob_map(20)
+    out = denoise(torch.as_tensor(vol.data).bfloat16(), voxel_size=1.5, prior=GaussianPrior(), steps=2, device="cpu")
+    assert out.volume.data.dtype == np.float32 and out.volume.shape == vol.shape
 
 
 def test_bare_arrays_take_the_map_grid_and_need_no_origin():

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from cryofm.errors import CryofmInputError
+
 import torch
 
 from cryofm.fourier import expand_shells, half_map_noise_power, power_spectrum
@@ -32,12 +34,12 @@ def noise_power_from_solvent(volume: torch.Tensor, mask: torch.Tensor) -> torch.
     Returns `(max(D,H,W)//2,)` float64.
 
     Raises:
-        ValueError: the mask leaves less than 2% of the box as solvent.
+        CryofmInputError (a ValueError): the mask leaves less than 2% of the box as solvent.
     """
     solvent = (1.0 - mask.double().clamp(0, 1))
     fraction = float((solvent**2).mean())
     if fraction < 0.02:
-        raise ValueError(f"the mask leaves {100 * fraction:.1f}% of the box as solvent; "
+        raise CryofmInputError(f"the mask leaves {100 * fraction:.1f}% of the box as solvent; "
                          "noise cannot be estimated from the solvent: pass half maps or a tighter mask")
     centred = volume.double() - (volume.double() * solvent).sum() / solvent.sum()
     return power_spectrum(centred * solvent) / fraction

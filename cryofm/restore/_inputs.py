@@ -18,7 +18,7 @@ import numpy as np
 from cryofm.errors import CryofmInputError
 from cryofm.io.volume import Volume
 
-__all__ = ["MIN_BOX", "as_volume", "check_pair", "check_same_grid", "check_mask_values", "resolve_device"]
+__all__ = ["MIN_BOX", "as_count", "as_volume", "check_pair", "check_same_grid", "check_mask_values", "resolve_device"]
 
 MIN_BOX = 16
 
@@ -32,11 +32,16 @@ def as_volume(data: Any, voxel_size: Any = None, name: str = "data") -> Volume:
             import torch
 
             if isinstance(data, torch.Tensor):
-                data = data.detach().to("cpu").numpy()
+                if data.is_complex():
+                    raise CryofmInputError(f"{name} is a complex tensor; pass the real map")
+                data = data.detach().to("cpu")
+                data = (data.float() if data.is_floating_point() else data).numpy()  # bfloat16 has no NumPy type
         except ImportError:  # pragma: no cover - torch is a dependency
             pass
         if not isinstance(data, np.ndarray):
             raise CryofmInputError(f"{name} must be a Volume, a NumPy array or a torch tensor, got {type(data).__name__}")
+        if np.iscomplexobj(data):
+            raise CryofmInputError(f"{name} is a complex array; pass the real map")
         if voxel_size is None:
             raise CryofmInputError(f"{name} is a bare array: pass voxel_size= (Angstrom), or pass a Volume")
         vol = Volume(np.asarray(data, dtype=np.float32), voxel_size)
@@ -90,6 +95,17 @@ def check_mask_values(mask: Volume, name: str = "mask") -> None:
                                "(1 = molecule; use a soft binary mask, not a density map)")
 
 
+def as_count(value: Any, name: str, minimum: int) -> int:
+    """A whole number >= `minimum` (steps, samples, seed), refusing 2.7 or "a" rather than truncating."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise CryofmInputError(f"{name} must be a whole number, got {value!r}") from None
+    if not number.is_integer() or number < minimum:
+        raise CryofmInputError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    return int(number)
+
+
 def resolve_device(device: Any) -> str:
     """"auto" -> "cuda" when available, else "cpu"; "cuda" without a GPU is an input error."""
     import torch
@@ -98,7 +114,7 @@ def resolve_device(device: Any) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise CryofmInputError(f"device {name!r} asked for, but no CUDA GPU is available; use device='cpu' or 'auto'")
+        raise CryofmInputError(f"device {name!r} asked for, but no CUDA GPU is available; use the CPU (--device cpu or auto)")
     if not (name == "cpu" or name.startswith("cuda")):
         raise CryofmInputError(f"device must be 'auto', 'cpu' or 'cuda', got {name!r}")
     return name

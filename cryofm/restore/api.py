@@ -17,7 +17,7 @@ from cryofm.io.volume import Volume
 from cryofm.operators import check_tilt_range, tilt_range_from_angles
 from cryofm.operators.wedge import wedge_mask
 from cryofm.restore import pipeline as pl
-from cryofm.restore._inputs import as_volume, check_mask_values, check_pair, check_same_grid, resolve_device
+from cryofm.restore._inputs import as_count, as_volume, check_mask_values, check_pair, check_same_grid, resolve_device
 from cryofm.operators.anisotropic import cone_shell_noise
 from cryofm.restore.problems import AnisotropicDenoiseProblem, DenoiseProblem, Problem, UpsampleProblem, WedgeProblem
 from cryofm.restore.report import build_report
@@ -183,8 +183,9 @@ def _restore(task: str, data, half2, *, mask, voxel_size, sampler, steps, sample
                                "(on the command line: two maps)")
     dev = resolve_device(device)
     on_gpu = dev.startswith("cuda")  # more memory: bigger whole boxes and tile batches
-    steps = pl.DEFAULT_STEPS.get((task, sampler)) if steps is None else steps
-    settings = pl.Settings(sampler=sampler, steps=steps, samples=int(samples), device=dev, seed=int(seed),
+    steps = pl.DEFAULT_STEPS.get((task, sampler)) if steps is None else as_count(steps, "steps", 1)
+    settings = pl.Settings(sampler=sampler, steps=steps, samples=as_count(samples, "samples", 1), device=dev,
+                           seed=as_count(seed, "seed", -(2**63)),
                            t_start=pl.DEFAULT_T_START.get((task, sampler), 1.0),
                            whole_box_voxels=160**3 if on_gpu else 128**3, batch=8 if on_gpu else 2)
     prior = _load_prior(prior, dev)
@@ -321,6 +322,31 @@ def _input_wiener(task, vol1, vol2, mask_in, obs, wedge) -> np.ndarray:
     return pl.wiener_shells(signal, noise)
 
 
+def _as_number(value, name: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise CryofmInputError(f"{name} must be a number, got {value!r}") from None
+
+
+# float64 working copies per output voxel while a map is finished (restored, data, mask, spectra)
+_BYTES_PER_OUTPUT_VOXEL = 48
+
+
+def _check_memory(shape: tuple[int, ...]) -> None:
+    """Refuse an output grid that cannot fit in the memory available now (Linux's MemAvailable;
+    no check where it is unknown), before any work."""
+    try:
+        with open("/proc/meminfo") as f:
+            available = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return
+    need = _BYTES_PER_OUTPUT_VOXEL * math.prod(shape)
+    if need > available:
+        raise CryofmInputError(f"the output grid {' x '.join(map(str, shape))} needs about {need / 2**30:.1f} GiB, more than "
+                               f"the {available / 2**30:.1f} GiB available; choose a smaller factor or crop the map")
+
+
 def _jsonable(value):
     if value is None:
         return None
@@ -406,17 +432,18 @@ def upsample(data, *, factor=None, target_voxel_size=None, mask=None, voxel_size
     if (factor is None) == (target_voxel_size is None):
         raise CryofmInputError("upsample needs exactly one of factor= (e.g. 2) or target_voxel_size= (Angstrom)")
     if factor is not None:
-        factor = float(factor)
+        factor = _as_number(factor, "factor")
         if not (math.isfinite(factor) and factor > 1.0):
             raise CryofmInputError(f"factor must be > 1, got {factor}")
         out_voxel = vol.voxel_size / factor
     else:
-        target = float(target_voxel_size)
+        target = _as_number(target_voxel_size, "target_voxel_size")
         if not (math.isfinite(target) and 0 < target < float(vol.voxel_size.min())):
             raise CryofmInputError(
                 f"target voxel size must be positive and below the input's {float(vol.voxel_size.min()):.3f} A, got {target}"
             )
         out_voxel = np.full(3, target)
+    _check_memory(tuple(int(round(n * v / o)) for n, v, o in zip(vol.shape, vol.voxel_size[::-1], out_voxel[::-1])))
     return _restore("upsample", vol, None, mask=mask, voxel_size=None, sampler=sampler, steps=steps, samples=samples,
                     device=device, seed=seed, prior=prior, independent_halves=False, progress=progress,
                     cancel=cancel, out_voxel=out_voxel)
