@@ -146,3 +146,24 @@ def test_cli_data_maps(tmp_path, data_dir):
     s = PatchStore(out)
     assert len(s) == 2 and s.voxel_size == 1.5 and set(s.split.tolist()) == {SPLIT_VALIDATION}
     assert np.all(np.isnan(s.b_extra))
+
+
+def test_cli_data_refuses_when_no_patch_is_written(tmp_path):
+    from cryofm.cli.main import main
+
+    fake_gz = tmp_path / "1abc.pdb.gz"
+    fake_gz.write_text("<html>not found</html>\n")  # a failed download, not gzip
+    junk = tmp_path / "2abc.pdb"
+    junk.write_text("garbage\n")
+    out = tmp_path / "empty.zarr"
+    assert main(["data", "simulate", str(fake_gz), str(junk), "-o", str(out), "--workers", "1"]) == 2
+    assert not out.exists()
+    with pytest.raises(CryofmInputError, match="no patch could be written.*not gzip-compressed"):
+        build_simulated_store([fake_gz], out, workers=1, progress=False)
+    assert not out.exists()
+    with pytest.raises(CryofmInputError, match="unreadable: named .gz but not gzip"):
+        simulate_map(fake_gz, b_extra=20.0, quaternion=np.array([1.0, 0, 0, 0]))
+    bad_map = tmp_path / "x.mrc"
+    bad_map.write_bytes(b"not a map")
+    assert main(["data", "maps", str(bad_map), "-o", str(tmp_path / "m.zarr"), "--workers", "1"]) == 2
+    assert not (tmp_path / "m.zarr").exists()

@@ -77,6 +77,8 @@ def test_velocity_validates_inputs(tiny):
         tiny.velocity(torch.randn(16, 16, 16), 0.5)
     with pytest.raises(CryofmInputError, match=r"\[0, 1\]"):
         tiny.velocity(torch.randn(1, 1, 16, 16, 16), 1.5)
+    with pytest.raises(CryofmInputError, match=r"got a NumPy array .*torch\.as_tensor\(x\)"):
+        tiny.velocity(np.zeros((2, 1, 16, 16, 16), np.float32), 0.5)
 
 
 def test_x_hat_is_flow_convention(tiny):
@@ -221,3 +223,11 @@ def test_spectrum_conditioning_starts_as_the_unconditioned_net_and_then_reacts(t
     xg = x.clone().requires_grad_(True)
     net(xg, t).square().sum().backward()
     assert xg.grad is not None and torch.isfinite(xg.grad).all()
+
+
+@pytest.mark.parametrize("device", ["tpu", "bogus", "cuda", "cuda:7"])
+def test_load_prior_rejects_unusable_devices(device):
+    if device.startswith("cuda") and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has that GPU")
+    with pytest.raises(CryofmInputError, match="device"):
+        load_prior(device=device)

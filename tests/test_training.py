@@ -159,3 +159,101 @@ def test_cli_train_export_and_sample(tmp_path, tiny_store):
     # refuses to overwrite without --force; a box that is not a multiple of the divisor is an input error
     assert main(["sample", "-n", "1", "-o", str(out), "--steps", "1", "--box", "16", "--model", str(weights)]) == 2
     assert main(["sample", "-n", "1", "-o", str(tmp_path / "s2"), "--box", "15", "--model", str(weights)]) == 2
+    # bad --box / --device: an input error before anything is created
+    for extra in (["--box", "0"], ["--box", "-8"], ["--box", "15"]) + ((["--device", "cuda"],)
+                                                                       if not torch.cuda.is_available() else ()):
+        assert main(["sample", "-n", "1", "-o", str(tmp_path / "s3"), "--steps", "1", "--model", str(weights),
+                     *extra]) == 2, extra
+        assert not (tmp_path / "s3").exists(), extra
+
+
+def _fill_run(run_dir: Path) -> dict[str, bytes]:
+    """Put an earlier run's log.csv and checkpoints (higher steps than a new run writes) in `run_dir`."""
+    files = {"log.csv": b"step,loss\n500,0.1\n", "checkpoints/latest": b"step_0000500",
+             "checkpoints/step_0000400/state.json": b"{}", "checkpoints/step_0000500/state.json": b"{}"}
+    for name, data in files.items():
+        (run_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (run_dir / name).write_bytes(data)
+    return files
+
+
+def test_new_run_in_an_old_run_folder_is_refused_unless_force(tmp_path, tiny_store):
+    from cryofm.cli.main import main
+
+    over = {"max_steps": 2, "val_every": 0, "keep_checkpoints": 1}
+    files = _fill_run(tmp_path)
+    with pytest.raises(CryofmInputError, match="--resume to continue it, or --force"):
+        train(_tiny(tmp_path, tiny_store, **over), progress=False)
+    assert {n: (tmp_path / n).read_bytes() for n in files} == files  # untouched
+    values = dataclasses.asdict(load_train_config(TINY_YAML))
+    values.update(run_dir=str(tmp_path), **over)
+    values["data"]["store"] = str(tiny_store)
+    cfg = tmp_path.parent / f"{tmp_path.name}.yaml"
+    cfg.write_text(yaml.safe_dump(values))
+    assert main(["train", str(cfg), "--quiet"]) == 2
+    assert {n: (tmp_path / n).read_bytes() for n in files} == files
+    # --force starts over: the old checkpoints and log are gone, the new checkpoint is `latest`
+    assert main(["train", str(cfg), "--quiet", "--force"]) == 0
+    ck = tmp_path / "checkpoints"
+    assert sorted(p.name for p in ck.iterdir()) == ["latest", "step_0000002"]
+    assert (ck / "latest").read_text() == "step_0000002"
+    rows = (tmp_path / "log.csv").read_text().splitlines()
+    assert rows[0].startswith("step,loss,lr") and "500" not in [r.split(",")[0] for r in rows]
+
+
+def test_pruning_keeps_the_checkpoint_just_written(tmp_path):
+    from cryofm.training.checkpoint import latest_checkpoint, save_checkpoint
+
+    net = torch.nn.Linear(2, 2)
+    opt = torch.optim.AdamW(net.parameters())
+    ema = {k: v.clone() for k, v in net.state_dict().items()}
+    ck = tmp_path / "checkpoints"
+    for step in (400, 500, 2, 3, 4):  # an old run's later steps sort after the new run's by name too
+        save_checkpoint(ck, model=net, ema=ema, optimizer=opt, state={"step": step}, keep=2)
+    # step 4 was just written and is kept with the next lower one (3); 2 is pruned; the later steps
+    # 400 and 500 are not this run's history and are left alone
+    assert sorted(p.name for p in ck.glob("step_*")) == ["step_0000003", "step_0000004", "step_0000400",
+                                                          "step_0000500"]
+    assert latest_checkpoint(ck).name == "step_0000004"
+
+
+@pytest.mark.parametrize("text, match", [
+    ("batch_size: eight", r"batch_size = 'eight' is not int"),
+    ("data: {crop: '16'}", r"data\.crop = '16' is not int or null"),
+    ("max_steps: 40.5", r"max_steps = 40\.5 is not int"),
+    ("data: {rot90: 'no'}", r"data\.rot90 = 'no' is not bool"),
+    ("data: {val_patches: -4}", r"data\.val_patches = -4 must not be negative"),
+    ("optim: {lr: fast}", r"optim\.lr = 'fast' is not float"),
+    ("optim: {betas: [0.9]}", r"optim\.betas = \[0\.9\] is not \[float, float\]"),
+    ("data: {crop_choices: [8, x]}", r"data\.crop_choices\[1\] = 'x' is not int"),
+    ("name: [a]", r"name = \['a'\] is not str"),
+    ("just a string", r"must be a mapping"),
+    ("data: 5", r"data must be a mapping"),
+    ("a: [1, 2", r"not valid YAML"),
+])
+def test_config_values_are_type_checked(tmp_path, text, match):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text + "\n")
+    with pytest.raises(CryofmInputError, match=match) as info:
+        load_train_config(bad)
+    assert "\n" not in str(info.value)
+
+
+def test_config_accepts_numeric_strings_for_floats(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text("optim: {lr: 5e-3, weight_decay: 1}\nmax_minutes: 2\ndata: {crop: 16.0}\n")
+    cfg = load_train_config(good)  # PyYAML reads 5e-3 as the string '5e-3'
+    assert cfg.optim.lr == 0.005 and isinstance(cfg.optim.weight_decay, float)
+    assert cfg.max_minutes == 2.0 and cfg.data.crop == 16 and isinstance(cfg.data.crop, int)
+
+
+def test_store_without_validation_patches_warns(tmp_path, capsys):
+    from cryofm.datasets import SimulationSettings, build_simulated_store
+
+    store, n, _ = build_simulated_store([ROOT / "data" / "tiny_structures" / "1crn.pdb.gz"], tmp_path / "s.zarr",
+                                        settings=SimulationSettings(rotations=1, patches=2, box=32), workers=1,
+                                        progress=False)
+    result = train(_tiny(tmp_path / "run", store, max_steps=1, val_every=0), progress=False)
+    assert result.val_loss is None
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "validation is off" in warnings[0] and "val_patches" in warnings[0]

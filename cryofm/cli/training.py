@@ -86,19 +86,26 @@ def maps_(maps, output, patches, box, seed, workers, force, validation) -> None:
 @cli.command()
 @click.argument("config", type=click.Path(path_type=Path))
 @click.option("--resume", is_flag=True, help="Continue from the run's latest checkpoint (exactly).")
+@click.option("--force", is_flag=True,
+              help="Start over in a run folder that holds an earlier run: deletes its checkpoints and log.csv "
+                   "first.  Without --resume or --force such a folder is refused.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
               help="Override the config's device.")
 @click.option("--max-steps", type=int, default=None,
               help="Stop after this step (the lr schedule still spans the config's max_steps).")
 @click.option("--run-dir", type=click.Path(path_type=Path), default=None, help="Override the config's run_dir.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(config, resume, device, max_steps, run_dir, quiet) -> None:
+def train(config, resume, force, device, max_steps, run_dir, quiet) -> None:
     """Train the prior as configured in CONFIG (YAML); torchrun launches it on several GPUs/nodes."""
+    from cryofm.errors import CryofmInputError
     from cryofm.training import load_train_config
     from cryofm.training import train as run_training
 
+    if resume and force:
+        raise CryofmInputError("--resume and --force contradict each other: --resume continues the run, "
+                               "--force deletes it; pass one")
     cfg = load_train_config(config, run_dir=str(run_dir) if run_dir else None)
-    result = run_training(cfg, resume=resume, device=device, stop_at=max_steps, progress=not quiet)
+    result = run_training(cfg, resume=resume, device=device, stop_at=max_steps, progress=not quiet, force=force)
     if result.checkpoint is not None:
         last = f"{result.losses[-1]:.4f}" if result.losses else "n/a"
         val = "n/a" if result.val_loss is None else f"{result.val_loss:.4f}"
@@ -125,21 +132,36 @@ def sample(n, output, steps, solver, box, seed, model, device, force) -> None:
     from cryofm.prior import load_prior
     from cryofm.sampling import sample_prior
 
+    # everything is checked before the output folder is created
     if n < 1 or steps < 1:
         raise CryofmInputError(f"-n and --steps must be >= 1, got {n} and {steps}")
+    if box < 1:
+        raise CryofmInputError(f"--box must be a positive number of voxels (a multiple of the model's divisor), "
+                               f"got {box}")
+    if output.exists() and not output.is_dir():
+        raise CryofmInputError(f"{output} exists and is not a folder; pass a folder for the samples with -o")
     prior = load_prior(model, device=device)
-    output.mkdir(parents=True, exist_ok=True)
+    if box % prior.divisor:
+        raise CryofmInputError(f"--box {box} is not a multiple of the model's divisor {prior.divisor}; "
+                               f"use e.g. --box {max(prior.divisor, box // prior.divisor * prior.divisor)}")
     targets = [output / f"sample_{i:03d}.mrc" for i in range(n)]
     existing = [str(p) for p in targets if p.exists()]
     if existing and not force:
         raise CryofmInputError(f"{existing[0]} exists; use --force to overwrite")
-    bar = tqdm(total=n * steps, desc="sample", unit="step")
-    xs = sample_prior(prior, n, box=box, steps=steps, solver=solver, seed=seed,
-                      callback=lambda i, total: bar.update(1))
-    bar.close()
-    for x, p in zip(xs, targets):
-        write_map(p, Volume(x[0].numpy(), prior.voxel_size), overwrite=force,
-                  label=f"cryofm sample {solver} {steps} steps seed {seed}")
+    created = not output.exists()
+    output.mkdir(parents=True, exist_ok=True)
+    try:
+        bar = tqdm(total=n * steps, desc="sample", unit="step")
+        xs = sample_prior(prior, n, box=box, steps=steps, solver=solver, seed=seed,
+                          callback=lambda i, total: bar.update(1))
+        bar.close()
+        for x, p in zip(xs, targets):
+            write_map(p, Volume(x[0].numpy(), prior.voxel_size), overwrite=force,
+                      label=f"cryofm sample {solver} {steps} steps seed {seed}")
+    except BaseException:
+        if created and not any(output.iterdir()):
+            output.rmdir()  # leave no empty folder behind
+        raise
     click.echo(f"wrote {n} samples to {output}")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import shutil
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,9 +160,24 @@ def build_simulated_store(
     tasks = [(f, settings, SPLIT_VALIDATION if i in val else SPLIT_TRAIN) for f, i in zip(files, ids)]
     errors = _run(tasks, _work, writer, workers, progress, "simulate")
     path = writer.close()
+    _refuse_empty(path, writer.count, errors, len(files), "structure")
     if errors:
         writer.group.attrs["errors"] = errors
     return path, writer.count, errors
+
+
+def _refuse_empty(path: Path, count: int, errors: list[str], n_files: int, what: str) -> None:
+    """No patch written: remove the empty store and say why (the first file's error, if any)."""
+    if count > 0:
+        return
+    shutil.rmtree(path, ignore_errors=True)
+    if errors:
+        why = f"{len(errors)} of {n_files} {what} file(s) could not be used (first: {errors[0]})"
+        fix = f"pass readable {what} files"
+    else:
+        why = f"no {what} file gave a patch with enough density"
+        fix = "pass larger inputs or a smaller --box"
+    raise CryofmInputError(f"no patch could be written, so {path} was not created: {why}; {fix}")
 
 
 def _map_work(args):
@@ -207,4 +223,5 @@ def build_map_store(maps, output, *, settings: SimulationSettings = SimulationSe
                               source="real maps", settings={**settings.__dict__, "b_range": list(settings.b_range)})
     errors = _run([(f, settings, split) for f in files], _map_work, writer, workers, progress, "maps")
     path = writer.close()
+    _refuse_empty(path, writer.count, errors, len(files), "map")
     return path, writer.count, errors

@@ -112,6 +112,15 @@ def simulate_map(
     """
     import gemmi
 
+    if str(path).lower().endswith(".gz"):
+        try:
+            with open(path, "rb") as f:
+                magic = f.read(2)
+        except OSError as exc:
+            raise CryofmInputError(f"{path}: cannot read this file ({exc}); check the path and its permissions") from None
+        if magic != b"\x1f\x8b":
+            raise CryofmInputError(f"{path}: unreadable: named .gz but not gzip-compressed (a failed download?); "
+                                   f"pass the real gzip file, or rename it without .gz if it is plain text")
     try:
         st = gemmi.read_structure(str(path))
     except (RuntimeError, ValueError, OSError) as exc:

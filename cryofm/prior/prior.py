@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from cryofm.errors import CryofmInputError
@@ -143,6 +144,9 @@ class Prior:
         Raises:
             CryofmInputError: wrong rank, a side not divisible by `divisor`, or t out of range.
         """
+        if isinstance(x, np.ndarray):
+            raise CryofmInputError(f"x must be a torch tensor [B, 1, D, H, W], got a NumPy array of shape "
+                                   f"{tuple(x.shape)}; pass torch.as_tensor(x)")
         if not isinstance(x, torch.Tensor) or x.ndim != 5 or x.shape[1] != 1:
             shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
             raise CryofmInputError(f"x must be a tensor [B, 1, D, H, W], got {shape}; add batch/channel axes")
@@ -275,9 +279,24 @@ class Prior:
 
 
 def _device(device: str | torch.device) -> torch.device:
+    """A usable torch device from "auto", "cpu", "cuda", "cuda:N" (or a torch.device)."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise CryofmInputError(f"device {device!r} is not a device cryofm can use; pass 'cpu', 'cuda' or "
+                               f"'auto'") from None
+    if dev.type == "cpu":
+        return dev
+    if dev.type != "cuda":
+        raise CryofmInputError(f"device {device!r} is not supported; pass 'cpu', 'cuda' or 'auto'")
+    if not torch.cuda.is_available():
+        raise CryofmInputError(f"device {device!r} requested but no CUDA GPU is visible; use device 'cpu' or 'auto'")
+    if dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise CryofmInputError(f"device {device!r}: only {torch.cuda.device_count()} CUDA GPU(s) visible; "
+                               f"pick an index below that")
+    return dev
 
 
 def load_prior(path: str | os.PathLike | None = None, *, device: str | torch.device = "cpu") -> Prior:

@@ -58,10 +58,28 @@ def save_checkpoint(folder: Path, *, model: torch.nn.Module, ema: dict, optimize
     os.replace(tmp, final)
     (folder / "latest.tmp").write_text(name)
     os.replace(folder / "latest.tmp", folder / "latest")
-    olds = sorted(p for p in folder.glob("step_*") if p.is_dir())
-    for p in olds[:-keep] if keep > 0 else []:
-        shutil.rmtree(p, ignore_errors=True)
+    _prune(folder, final, int(state["step"]), keep)
     return final
+
+
+def _step_of(path: Path) -> int | None:
+    """The step number of a `step_XXXXXXX` folder, None for anything else."""
+    digits = path.name[len("step_"):]
+    return int(digits) if path.name.startswith("step_") and digits.isdigit() else None
+
+
+def _prune(folder: Path, newest: Path, step: int, keep: int) -> None:
+    """Keep the `keep` highest-step checkpoints up to `step` (the one just written, `newest`, always).
+
+    Ordered by step number, not by name; folders of a later step than the one just written are not
+    this run's history and are left alone.
+    """
+    if keep <= 0:
+        return
+    ours = sorted((s, p) for p in folder.glob("step_*")
+                  if p.is_dir() and (s := _step_of(p)) is not None and s <= step and p != newest)
+    for _, p in ours[: max(len(ours) - (keep - 1), 0)]:
+        shutil.rmtree(p, ignore_errors=True)
 
 
 def latest_checkpoint(folder: Path) -> Path | None:

@@ -8,10 +8,13 @@ repository root the config file sits in (``configs/train/NAME.yaml`` -> two fold
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_origin, get_type_hints
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from cryofm.errors import CryofmInputError
 from cryofm.prior.prior import MODEL_CONFIGS, ModelConfig
@@ -164,22 +167,103 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def _build(cls, values: dict, where: str):
+class _TypeMismatch(CryofmInputError):
+    """A config value of the wrong type (a union tries its next member)."""
+
+
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _type_name(hint) -> str:
+    """A readable name of a field annotation: int, float, bool, str, list of int, ..."""
+    if hint is Any:
+        return "any value"
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        names = [_type_name(a) for a in args if a is not type(None)]
+        return " or ".join(names) + (" or null" if type(None) in args else "")
+    if origin is list:
+        return f"a list of {_type_name(args[0])}" if args else "a list"
+    if origin is tuple:
+        return f"[{', '.join(_type_name(a) for a in args)}]"
+    if dataclasses.is_dataclass(hint):
+        return "a mapping"
+    return getattr(hint, "__name__", str(hint))
+
+
+def _check(value: Any, hint, key: str, where: str) -> Any:
+    """`value` checked (and converted where harmless) against the annotation `hint` of field `key`.
+
+    int: an int (not a bool), or an integral float; float: a number, or a numeric string as
+    PyYAML leaves `5e-3`; bool: true/false only; str: a string; T | None: null or T; list[T]: a
+    list; tuple[A, B]: a list of that length; a dataclass: a mapping.  Ints must be >= 0.
+    """
+    def bad() -> CryofmInputError:
+        return _TypeMismatch(f"{where}: {key} = {value!r} is not {_type_name(hint)}; "
+                                f"write it as {_type_name(hint)} in the config")
+
+    if hint is Any:
+        return value
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        for a in inner:
+            try:
+                return _check(value, a, key, where)
+            except _TypeMismatch:
+                pass
+        raise bad()
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where, prefix=f"{key}.")
+    if origin is list:
+        if not isinstance(value, list):
+            raise bad()
+        return [_check(v, args[0], f"{key}[{i}]", where) for i, v in enumerate(value)] if args else value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise bad()
+        return tuple(_check(v, a, f"{key}[{i}]", where) for i, (v, a) in enumerate(zip(value, args)))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise bad()
+        return value
+    if hint is int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad()
+        if value < 0:
+            raise CryofmInputError(f"{where}: {key} = {value} must not be negative; write a number >= 0")
+        return value
+    if hint is float:
+        if isinstance(value, str) and _NUMBER.match(value.strip()):
+            return float(value)  # PyYAML reads 5e-3 (no dot) as a string
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad()
+        if not math.isfinite(value):
+            raise CryofmInputError(f"{where}: {key} = {value!r} is not a finite number; write a finite float")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise bad()
+        return value
+    return value
+
+
+def _build(cls, values: dict, where: str, prefix: str = ""):
     if not isinstance(values, dict):
-        raise CryofmInputError(f"{where}: expected a mapping, got {type(values).__name__}")
+        what = f"{prefix[:-1]} " if prefix else "the config "
+        raise CryofmInputError(f"{where}: {what}must be a mapping of keys to values, got "
+                               f"{type(values).__name__} {values!r:.60}; see configs/train/ for examples")
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(values) - names
     if unknown:
-        raise CryofmInputError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(names)}")
+        raise CryofmInputError(f"{where}: unknown keys {[prefix + str(k) for k in sorted(unknown, key=str)]}; "
+                               f"known: {sorted(names)}")
     hints = get_type_hints(cls)
-    kwargs = {}
-    for k, v in values.items():
-        h = hints[k]
-        if dataclasses.is_dataclass(h):
-            v = _build(h, v, f"{where}.{k}")
-        elif get_origin(h) is tuple and isinstance(v, list):
-            v = tuple(v)
-        kwargs[k] = v
+    kwargs = {k: _check(v, hints[k], prefix + k, where) for k, v in values.items()}
     return cls(**kwargs)
 
 
@@ -202,7 +286,15 @@ def load_train_config(path: str | os.PathLike, **overrides: Any) -> TrainConfig:
     path = Path(path)
     if not path.is_file():
         raise CryofmInputError(f"{path}: no such config file; see configs/train/ for examples")
-    values = yaml.safe_load(path.read_text()) or {}
+    try:
+        values = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        detail = " ".join(str(exc).split())
+        raise CryofmInputError(f"{path}: not valid YAML ({detail}); fix the syntax there") from None
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        _build(TrainConfig, values, str(path))  # raises: the file must be a mapping
     values.update({k: v for k, v in overrides.items() if v is not None})
     cfg = _build(TrainConfig, values, str(path))
     cfg._config_path = path  # type: ignore[attr-defined]

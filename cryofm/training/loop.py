@@ -14,6 +14,8 @@ import contextlib
 import copy
 import csv
 import math
+import shutil
+import sys
 import time
 import zlib
 from dataclasses import dataclass
@@ -230,7 +232,7 @@ def _autocast(device: torch.device):
 
 
 def train(cfg: TrainConfig, *, resume: bool = False, device: str | None = None, stop_at: int | None = None,
-          progress: bool = True) -> TrainResult:
+          progress: bool = True, force: bool = False) -> TrainResult:
     """Run (or resume) training as configured.
 
     Args:
@@ -239,9 +241,14 @@ def train(cfg: TrainConfig, *, resume: bool = False, device: str | None = None, 
         device: overrides `cfg.device` ("auto", "cpu", "cuda").
         stop_at: stop after this step (the lr schedule still spans `cfg.max_steps`).
         progress: tqdm bar on rank 0.
+        force: start over in a run folder that holds an earlier run (checkpoints or log.csv),
+            deleting them first; without it (and without `resume`) such a folder is refused.
 
     Returns:
         TrainResult.
+
+    Raises:
+        CryofmInputError: the run folder holds an earlier run and neither `resume` nor `force` is set.
     """
     from tqdm import tqdm
 
@@ -253,16 +260,37 @@ def train(cfg: TrainConfig, *, resume: bool = False, device: str | None = None, 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     try:
-        return _train(cfg, info, dev, resume, stop_at, progress and info.main, tqdm)
+        return _train(cfg, info, dev, resume, stop_at, progress and info.main, tqdm, force)
     finally:
         torch.set_num_threads(threads)
         teardown_distributed(info)
 
 
-def _train(cfg, info, dev, resume, stop_at, progress, tqdm) -> TrainResult:
+def _earlier_run(run_dir: Path) -> list[Path]:
+    """What an earlier run left in `run_dir`: its checkpoints folder (if it holds any) and log.csv."""
+    ckpt_dir = run_dir / "checkpoints"
+    found = []
+    if ckpt_dir.is_dir() and any(p.name.startswith("step_") or p.name == "latest" for p in ckpt_dir.iterdir()):
+        found.append(ckpt_dir)
+    if (run_dir / "log.csv").exists():
+        found.append(run_dir / "log.csv")
+    return found
+
+
+def _train(cfg, info, dev, resume, stop_at, progress, tqdm, force=False) -> TrainResult:
     cp = _config_path(cfg)
     run_dir = resolve_path(cfg.run_dir, cp)
     ckpt_dir = run_dir / "checkpoints"
+    if not resume:
+        earlier = _earlier_run(run_dir)
+        if earlier and not force:
+            raise CryofmInputError(f"run folder {run_dir} already holds a run ({', '.join(p.name for p in earlier)}); "
+                                   f"add --resume to continue it, or --force to start over (deletes them)")
+        if earlier and info.main:
+            for p in earlier:
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+        if info.enabled:
+            dist.barrier()
     if info.main:
         run_dir.mkdir(parents=True, exist_ok=True)
     store = PatchStore(prepare_store(cfg, info, progress))
@@ -279,6 +307,10 @@ def _train(cfg, info, dev, resume, stop_at, progress, tqdm) -> TrainResult:
     lo = (store.box - crop) // 2
     val = torch.stack([vp.get(i)[lo : lo + crop, lo : lo + crop, lo : lo + crop] for i in range(len(vp))])[:, None] \
         if len(vp) else torch.zeros(0)
+    if info.main and cfg.data.val_patches > 0 and len(vp) == 0:
+        print(f"cryofm: warning: validation is off: store {store.path} has no validation patches (split=1) but "
+              f"data.val_patches is {cfg.data.val_patches}; build the store with validation entries to get a "
+              f"validation loss", file=sys.stderr, flush=True)
 
     mcfg = cfg.model_config
     for side in [crop, *cfg.data.crop_choices]:
