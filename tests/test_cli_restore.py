@@ -49,6 +49,13 @@ def test_denoise_default_names_and_outputs(tmp_path, capsys, model):
     np.testing.assert_allclose(result.origin, (3.0, 4.0, 5.0))
     report = json.loads((tmp_path / "emd_1_denoised.json").read_text())
     assert report["task"] == "denoise" and report["settings"]["steps"] == 1 and report["seconds"] > 0
+    import hashlib
+    from pathlib import Path
+
+    assert report["prior"]["weights"]["sha256"] == hashlib.sha256(Path(model).read_bytes()).hexdigest()
+    assert set(report["software"]) == {"cryofm", "torch", "numpy"}
+    assert report["command_line"] == ["cryofm", "denoise", src, "--model", model, "--steps", "1", "--device", "cpu"]
+    assert report["inputs_files"] == [str(tmp_path / "emd_1.mrc")]
     assert (tmp_path / "emd_1_denoised.png").stat().st_size > 0
     assert not (tmp_path / "emd_1_denoised_std.mrc").exists()
 

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
-        code = cli.main(args=args, prog_name="cryofm", standalone_mode=False)
+        code = cli.main(args=args, prog_name="cryofm", standalone_mode=False, obj={"argv": ["cryofm", *args]})
     except click.exceptions.Abort:
         click.echo("cryofm: aborted", err=True)
         return 130

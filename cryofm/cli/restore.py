@@ -153,7 +153,8 @@ def _run_and_write(task: str, run: Callable[..., Any], paths: dict[str, Path], i
     result.report["inputs_files"] = [str(p.absolute()) for p in inputs]
     result.report["outputs"] = {k: str(v.absolute()) for k, v in paths.items()}
     result.report["cli_options"] = options
-    result.report["command_line"] = ["cryofm", *sys.argv[1:]]
+    root = click.get_current_context().find_root()
+    result.report["command_line"] = (root.obj or {}).get("argv") or ["cryofm", *sys.argv[1:]]
     result.report["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     temps = {k: v.with_name(f".cryofm-{os.getpid()}-{v.name}") for k, v in paths.items()}
     try:  # all or nothing: every file under a temporary name first, renamed once all are written

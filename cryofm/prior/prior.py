@@ -9,6 +9,7 @@ for weights and only used when the metadata lacks a config.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -275,6 +276,8 @@ class Prior:
             raise CryofmInputError(f"{path}: weights do not match its config ({exc})") from exc
         prior = cls(net, cfg, error_power_t=tensors.get("error_power.t"),
                     error_power_value=tensors.get("error_power.value"), metadata=meta)
+        # which weights these are, for reports (kept out of `metadata`, which `save` writes back)
+        prior.source = {"file": str(path.resolve()), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
         return prior.to(device)
 
 

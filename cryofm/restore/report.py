@@ -30,6 +30,14 @@ def _fsc_entry(a: np.ndarray, b: np.ndarray, voxel_size: float) -> dict[str, Any
     return {"frequency": _floats(freq), "fsc": _floats(curve), "resolution_0143": resolution_at(curve, freq, 0.143)}
 
 
+def _versions() -> dict[str, str]:
+    import torch
+
+    from cryofm import __version__
+
+    return {"cryofm": __version__, "torch": torch.__version__, "numpy": np.__version__}
+
+
 def build_report(task: str, observation: Volume, restored: Volume, half1: Volume, half2: Volume | None,
                  halves_restored: list[np.ndarray] | None, *, settings, infos, seconds: float, prior,
                  extra: dict[str, Any]) -> dict[str, Any]:
@@ -45,7 +53,9 @@ def build_report(task: str, observation: Volume, restored: Volume, half1: Volume
         "settings": settings.to_dict(),
         "prior": {"voxel_size": float(prior.voxel_size), "divisor": int(prior.divisor),
                   "error_power_source": getattr(prior, "error_power_source", None),
-                  "name": getattr(getattr(prior, "config", None), "name", None)},
+                  "name": getattr(getattr(prior, "config", None), "name", None),
+                  "weights": getattr(prior, "source", None)},
+        "software": _versions(),
         "seconds": float(seconds),
         "tiles": infos,
         "spectra": {
