@@ -134,12 +134,13 @@ def test_regrid_samples_the_band_limited_interpolant():
 
 def test_wiener_weights_do_not_rise_again_past_the_data_resolution():
     signal = np.array([0.0, 9.0, 4.0, 1.0, 0.02, 0.0, 0.3, 0.6, 0.5])  # a rebound after the data ran out
-    w = pl.wiener_shells(signal, np.ones_like(signal))
+    np.testing.assert_allclose(pl.wiener_shells(signal, np.ones_like(signal))[6:], [0.3 / 1.3, 0.6 / 1.6, 0.5 / 1.5])
+    w = pl.wiener_shells(signal, np.ones_like(signal), no_rebound=True)  # the data beyond the prior's band
     assert w[0] == 1.0
     np.testing.assert_allclose(w[:5], [1.0, 0.9, 0.8, 0.5, 0.02 / 1.02])
     np.testing.assert_array_equal(w[5:], 0.0)
     signal = np.array([0.0, 9.0, 3.0, 4.0, 1.0])  # a dip above the threshold is the data's own: kept
-    np.testing.assert_allclose(pl.wiener_shells(signal, np.ones_like(signal))[1:], [0.9, 0.75, 0.8, 0.5])
+    np.testing.assert_allclose(pl.wiener_shells(signal, np.ones_like(signal), no_rebound=True)[1:], [0.9, 0.75, 0.8, 0.5])
 
 
 def test_numpy_and_torch_inputs_and_samples_std():

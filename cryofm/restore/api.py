@@ -319,7 +319,7 @@ def _input_wiener(task, vol1, vol2, mask_in, obs, wedge) -> np.ndarray:
     else:
         noise = pl.noise_from_solvent_or_halves(obs, halves, mask)
     _, signal = pl.clean_stats(obs, noise, measured, halves)
-    return pl.wiener_shells(signal, noise)
+    return pl.wiener_shells(signal, noise, no_rebound=True)
 
 
 def _as_number(value, name: str) -> float:
