@@ -1,7 +1,8 @@
 """Maps in and out: `Volume`, MRC files, RELION STAR files, zarr stores.
 
 - `read_map`, `read_map_header`, `write_map` (MRC/CCP4, plain or compressed): `cryofm.io.mrc`
-- `atomic_output`: write any output file atomically (temporary file, fsync, rename)
+- `atomic_output`: write any output file atomically (temporary file, fsync, rename);
+  `save_tensors`: the same for a .safetensors file
 - `cryofm.io.star`: RELION postprocess/refine STAR files and tilt-series STAR files
 - `cryofm.io.zarr_store`: chunked volumes in zarr v3 stores
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from cryofm.io._atomic import atomic_output
+from cryofm.io._atomic import atomic_output, save_tensors
 from cryofm.io.mrc import MapHeader, read_map, read_map_header, write_map
 from cryofm.io.volume import Volume
 
@@ -27,6 +28,7 @@ __all__ = [
     "read_map_header",
     "write_map",
     "atomic_output",
+    "save_tensors",
     *_LAZY_MODULES,
 ]
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_output"]
+__all__ = ["atomic_output", "save_tensors"]
 
 
 def _umask() -> int:
@@ -61,3 +61,16 @@ def atomic_output(target: str | os.PathLike) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(target.parent)
+
+
+def save_tensors(path: str | os.PathLike, tensors: dict, metadata: dict[str, str] | None = None) -> Path:
+    """Write torch tensors to a .safetensors file atomically, readable as any other output.
+
+    `safetensors` itself creates files with mode 0600, which a lab's group cannot read.
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+    return path

@@ -232,9 +232,10 @@ class Prior:
 
     def save(self, path: str | os.PathLike, *, extra_metadata: dict[str, str] | None = None) -> Path:
         """Write weights + error-power table (.safetensors, config JSON in the metadata) and a
-        sibling .yaml of the config."""
+        sibling .yaml of the config, each atomically."""
         import yaml
-        from safetensors.torch import save_file
+
+        from cryofm.io import atomic_output, save_tensors
 
         path = Path(path)
         meta = {"cryofm_config": json.dumps(self.config.to_dict()), "format": "cryofm-prior-v1",
@@ -242,8 +243,9 @@ class Prior:
         for k, v in {**self.metadata, **(extra_metadata or {})}.items():
             if k not in meta:
                 meta[k] = v if isinstance(v, str) else json.dumps(v)
-        save_file(self.state_tensors(), str(path), metadata=meta)
-        path.with_suffix(".yaml").write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
+        save_tensors(path, self.state_tensors(), metadata=meta)
+        with atomic_output(path.with_suffix(".yaml")) as tmp:
+            tmp.write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
         return path
 
     @classmethod

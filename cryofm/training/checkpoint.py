@@ -39,7 +39,7 @@ def _optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tens
 def save_checkpoint(folder: Path, *, model: torch.nn.Module, ema: dict, optimizer: torch.optim.Optimizer,
                     state: dict[str, Any], keep: int = 3) -> Path:
     """Write a checkpoint to `<folder>/step_XXXXXXX/` atomically and update `latest`."""
-    from safetensors.torch import save_file
+    from cryofm.io import save_tensors
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -47,11 +47,11 @@ def save_checkpoint(folder: Path, *, model: torch.nn.Module, ema: dict, optimize
     tmp = folder / f".{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
-    save_file({k: v.detach().cpu().contiguous() for k, v in ema.items()}, str(tmp / "ema.safetensors"))
+    save_tensors(tmp / "model.safetensors", {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
+    save_tensors(tmp / "ema.safetensors", {k: v.detach().cpu().contiguous() for k, v in ema.items()})
     tensors, opt_json = _optimizer_tensors(optimizer)
     tensors["rng.torch"] = torch.random.get_rng_state()
-    save_file(tensors, str(tmp / "optimizer.safetensors"))
+    save_tensors(tmp / "optimizer.safetensors", tensors)
     (tmp / "state.json").write_text(json.dumps({**state, "optimizer": opt_json}, indent=1, default=str))
     final = folder / name
     shutil.rmtree(final, ignore_errors=True)
