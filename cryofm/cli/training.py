@@ -125,11 +125,10 @@ def train(config, resume, force, device, max_steps, run_dir, quiet) -> None:
 @click.option("--force", is_flag=True, help="Overwrite existing sample files.")
 def sample(n, output, steps, solver, box, seed, model, device, force) -> None:
     """Draw unconditional samples from the prior (standardised units, 1.5 A voxels, MRC)."""
-    from tqdm import tqdm
-
     from cryofm.errors import CryofmInputError
     from cryofm.io import Volume, write_map
     from cryofm.prior import load_prior
+    from cryofm.progress import progress_bar
     from cryofm.sampling import sample_prior
 
     # everything is checked before the output folder is created
@@ -151,7 +150,7 @@ def sample(n, output, steps, solver, box, seed, model, device, force) -> None:
     created = not output.exists()
     output.mkdir(parents=True, exist_ok=True)
     try:
-        bar = tqdm(total=n * steps, desc="sample", unit="step")
+        bar = progress_bar(total=n * steps, desc="sample", unit="step")
         xs = sample_prior(prior, n, box=box, steps=steps, solver=solver, seed=seed,
                           callback=lambda i, total: bar.update(1))
         bar.close()

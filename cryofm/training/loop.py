@@ -30,6 +30,7 @@ from cryofm.errors import CryofmInputError
 from cryofm.fourier import radial_frequency
 from cryofm.prior.normalize import standardize
 from cryofm.prior.unet import VelocityNet, is_conditioning_key
+from cryofm.progress import progress_bar
 from cryofm.training.augment import apply_symmetry, cube_symmetries, random_crop
 from cryofm.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from cryofm.training.config import TrainConfig, resolve_path
@@ -250,8 +251,6 @@ def train(cfg: TrainConfig, *, resume: bool = False, device: str | None = None, 
     Raises:
         CryofmInputError: the run folder holds an earlier run and neither `resume` nor `force` is set.
     """
-    from tqdm import tqdm
-
     dev = _device(device or cfg.device)
     info = setup_distributed(dev.type)
     if info.enabled and dev.type == "cuda":
@@ -260,7 +259,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, device: str | None = None, 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     try:
-        return _train(cfg, info, dev, resume, stop_at, progress and info.main, tqdm, force)
+        return _train(cfg, info, dev, resume, stop_at, progress and info.main, force)
     finally:
         torch.set_num_threads(threads)
         teardown_distributed(info)
@@ -277,7 +276,7 @@ def _earlier_run(run_dir: Path) -> list[Path]:
     return found
 
 
-def _train(cfg, info, dev, resume, stop_at, progress, tqdm, force=False) -> TrainResult:
+def _train(cfg, info, dev, resume, stop_at, progress, force=False) -> TrainResult:
     cp = _config_path(cfg)
     run_dir = resolve_path(cfg.run_dir, cp)
     ckpt_dir = run_dir / "checkpoints"
@@ -357,7 +356,7 @@ def _train(cfg, info, dev, resume, stop_at, progress, tqdm, force=False) -> Trai
     t_window = time.time()
     val_loss = None
     stopped_by = "stop_at" if end < cfg.max_steps else "max_steps"
-    bar = tqdm(total=end, initial=step, desc=cfg.name, unit="step", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=end, initial=step, desc=cfg.name, unit="step", disable=not progress)
     last_ckpt = None
 
     def checkpoint() -> Path | None:
