@@ -167,3 +167,22 @@ def test_cli_data_refuses_when_no_patch_is_written(tmp_path):
     bad_map.write_bytes(b"not a map")
     assert main(["data", "maps", str(bad_map), "-o", str(tmp_path / "m.zarr"), "--workers", "1"]) == 2
     assert not (tmp_path / "m.zarr").exists()
+
+
+def test_a_failed_rebuild_keeps_the_earlier_store(tmp_path):
+    from cryofm.cli.main import main
+    from cryofm.io._atomic import _umask
+
+    settings = SimulationSettings(rotations=1, patches=1, box=32, seed=1)
+    out = tmp_path / "t.zarr"
+    build_simulated_store([TINY], out, settings=settings, workers=1, progress=False)
+    before = PatchStore(out).load()
+    junk = tmp_path / "2abc.pdb"
+    junk.write_text("garbage\n")
+    assert main(["data", "simulate", str(junk), "-o", str(out), "--workers", "1", "--force"]) == 2
+    np.testing.assert_array_equal(PatchStore(out).load(), before)  # not replaced by an empty store
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2abc.pdb", "t.zarr"]  # no partial store left
+    path, n, _ = build_simulated_store([TINY], out, settings=SimulationSettings(rotations=1, patches=2, box=32, seed=2),
+                                       workers=1, progress=False, overwrite=True)
+    assert n == len(PatchStore(path)) and PatchStore(path).attrs["settings"]["patches"] == 2  # replaced
+    assert out.stat().st_mode & 0o077 == 0o777 & ~_umask() & 0o077  # the usual permissions, not mkdtemp's 0700

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import shutil
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,10 +103,10 @@ def _work(args):
 
 
 def _run(tasks, worker, writer: PatchStoreWriter, workers: int, progress: bool, desc: str) -> list[str]:
-    from tqdm import tqdm
+    from cryofm.progress import progress_bar
 
     errors: list[str] = []
-    bar = tqdm(total=len(tasks), desc=desc, unit="entry", disable=not progress)
+    bar = progress_bar(total=len(tasks), desc=desc, unit="entry", disable=not progress)
     if workers <= 1:
         results = map(worker, tasks)
         pool = None
@@ -158,26 +157,34 @@ def build_simulated_store(
                               source="simulated (gemmi DensityCalculatorE)",
                               settings={**settings.__dict__, "b_range": list(settings.b_range)})
     tasks = [(f, settings, SPLIT_VALIDATION if i in val else SPLIT_TRAIN) for f, i in zip(files, ids)]
-    errors = _run(tasks, _work, writer, workers, progress, "simulate")
-    path = writer.close()
-    _refuse_empty(path, writer.count, errors, len(files), "structure")
-    if errors:
-        writer.group.attrs["errors"] = errors
+    return _fill(writer, tasks, _work, workers, progress, "simulate", "structure")
+
+
+def _fill(writer: PatchStoreWriter, tasks, worker, workers: int, progress: bool, desc: str,
+          what: str) -> tuple[Path, int, list[str]]:
+    """Run the tasks into the writer and put the store in place, or leave nothing new behind (an
+    earlier store at the target is replaced only by a finished, non-empty one)."""
+    try:
+        errors = _run(tasks, worker, writer, workers, progress, desc)
+        writer.flush()
+        if writer.count == 0:
+            _refuse_empty(writer.path, errors, len(tasks), what)
+        path = writer.close({"errors": errors} if errors else None)
+    except BaseException:
+        writer.discard()
+        raise
     return path, writer.count, errors
 
 
-def _refuse_empty(path: Path, count: int, errors: list[str], n_files: int, what: str) -> None:
-    """No patch written: remove the empty store and say why (the first file's error, if any)."""
-    if count > 0:
-        return
-    shutil.rmtree(path, ignore_errors=True)
+def _refuse_empty(path: Path, errors: list[str], n_files: int, what: str) -> None:
+    """No patch written: say why (the first file's error, if any)."""
     if errors:
         why = f"{len(errors)} of {n_files} {what} file(s) could not be used (first: {errors[0]})"
         fix = f"pass readable {what} files"
     else:
         why = f"no {what} file gave a patch with enough density"
         fix = "pass larger inputs or a smaller --box"
-    raise CryofmInputError(f"no patch could be written, so {path} was not created: {why}; {fix}")
+    raise CryofmInputError(f"no patch could be written, so {path} was not written: {why}; {fix}")
 
 
 def _map_work(args):
@@ -221,7 +228,4 @@ def build_map_store(maps, output, *, settings: SimulationSettings = SimulationSe
     files = _find(maps, MAP_SUFFIXES, "map")
     writer = PatchStoreWriter(output, box=settings.box, voxel_size=settings.voxel_size, overwrite=overwrite,
                               source="real maps", settings={**settings.__dict__, "b_range": list(settings.b_range)})
-    errors = _run([(f, settings, split) for f in files], _map_work, writer, workers, progress, "maps")
-    path = writer.close()
-    _refuse_empty(path, writer.count, errors, len(files), "map")
-    return path, writer.count, errors
+    return _fill(writer, [(f, settings, split) for f in files], _map_work, workers, progress, "maps", "map")

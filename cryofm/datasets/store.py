@@ -15,6 +15,8 @@ Group attributes: ``entries``, ``voxel_size``, ``box``, ``source`` (what made it
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from cryofm.errors import CryofmInputError
+from cryofm.io._atomic import _umask
 
 __all__ = ["PatchRecord", "PatchStoreWriter", "PatchStore", "SPLIT_TRAIN", "SPLIT_VALIDATION"]
 
@@ -53,7 +56,11 @@ class PatchStoreWriter:
         if not self.path.parent.is_dir():
             raise CryofmInputError(f"{self.path}: folder {self.path.parent} does not exist; create it first")
         self.box = box
-        self.group = zarr.open_group(str(self.path), mode="w", zarr_format=3)
+        # built under a hidden name beside the target; `close` moves it into place, so an earlier
+        # store is replaced only by a finished one and a failed build leaves nothing at `path`
+        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".partial", dir=self.path.parent))
+        os.chmod(self._tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would hide the store from the lab's group
+        self.group = zarr.open_group(str(self._tmp), mode="w", zarr_format=3)
         self.group.attrs.update({"voxel_size": float(voxel_size), "box": int(box), "source": source,
                                  "settings": settings or {}, "entries": []})
         self.arrays = {
@@ -102,11 +109,21 @@ class PatchStoreWriter:
         self.count += n
         self._buffer, self._buffered = [], 0
 
-    def close(self) -> Path:
+    def close(self, attrs: dict[str, Any] | None = None) -> Path:
+        """Flush, write the attributes (plus `attrs`) and move the finished store onto `path`;
+        an earlier store there (allowed by `overwrite`) is removed only now."""
         self.flush()
-        self.group.attrs["entries"] = list(self.entries)
-        self.group.attrs["count"] = self.count
+        self.group.attrs.update({"entries": list(self.entries), "count": self.count, **(attrs or {})})
+        if self.path.is_dir() and not self.path.is_symlink():
+            shutil.rmtree(self.path)
+        elif self.path.exists() or self.path.is_symlink():
+            self.path.unlink()
+        os.replace(self._tmp, self.path)
         return self.path
+
+    def discard(self) -> None:
+        """Remove the unfinished store; whatever was at `path` stays."""
+        shutil.rmtree(self._tmp, ignore_errors=True)
 
 
 class PatchStore:
