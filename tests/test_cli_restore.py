@@ -167,14 +167,21 @@ def test_denoise_a_relion_postprocess_star(tmp_path, capsys, model):
     star.parent.mkdir(parents=True)
     starfile.write({"general": {"rlnUnfilteredMapHalf1": "Refine3D/job010/run_half1_class001_unfil.mrc",
                                 "rlnUnfilteredMapHalf2": "Refine3D/job010/run_half2_class001_unfil.mrc",
-                                "rlnMaskName": "MaskCreate/job012/mask.mrc", "rlnFinalResolution": 4.0}}, star)
+                                "rlnMaskName": "MaskCreate/job012/mask.mrc", "rlnFinalResolution": 4.0,
+                                "rlnPixelSize": 1.5}}, star)
     code, _, err = _run(capsys, "denoise", str(star), "--model", model, "--steps", "1", "--device", "cpu")
     assert code == 0, err
-    out = ref / "run_half_class001_unfil_denoised.mrc"
-    assert read_map(out).shape == (20, 20, 20)
+    assert "warning" not in err
+    out = star.parent / "run_half_class001_unfil_denoised.mrc"  # in the PostProcess job, not the refinement's
+    assert read_map(out).shape == (20, 20, 20) and not list(ref.glob("*denoised*"))
     report = json.loads(out.with_suffix(".json").read_text())
-    assert report["inputs_files"] == [h1, h2, mask]
+    assert report["inputs_files"] == [h1, h2, mask, str(star)]
     assert report["inputs"]["half2"] is not None  # restored from the pair, not from one map
+    star.write_text(star.read_text().replace("1.5", "1.1"))  # PostProcess run with --angpix 1.1
+    code, _, err = _run(capsys, "denoise", str(star), "--model", model, "--steps", "1", "--device", "cpu", "--force")
+    assert code == 0, err
+    assert "pixel size of 1.1 A but the half maps' headers say 1.5 A" in err
+    np.testing.assert_allclose(read_map(out).voxel_size, 1.5)
 
 
 def test_wedge_takes_its_tilt_angles_from_a_tilt_series_star(tmp_path, capsys, model):

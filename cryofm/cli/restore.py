@@ -52,14 +52,16 @@ def common_stem(path1: Path, path2: Path) -> str:
     return stem or "halves"
 
 
-def output_paths(inputs: list[Path], task_suffix: str, output: str | None, samples: int) -> dict[str, Path]:
-    """The files a run writes: map, json, png (and std with samples > 1)."""
+def output_paths(inputs: list[Path], task_suffix: str, output: str | None, samples: int,
+                 folder: Path | None = None) -> dict[str, Path]:
+    """The files a run writes: map, json, png (and std with samples > 1).  By default beside the
+    first input, or in `folder` (a RELION STAR file's job folder, not the refinement's)."""
     if output is not None:
         out = Path(output)
     else:
         first = inputs[0]
         stem = common_stem(inputs[0], inputs[1]) if len(inputs) > 1 else _strip_map_suffix(first.name)
-        out = first.with_name(f"{stem}_{task_suffix}.mrc")
+        out = (folder or first.parent) / f"{stem}_{task_suffix}.mrc"
     paths = {"map": out, **_companions(out)}
     if samples <= 1:
         del paths["std"]
@@ -75,9 +77,9 @@ def _companions(out: Path) -> dict[str, Path]:
 def _check_outputs(paths: dict[str, Path], inputs: list[Path], force: bool) -> None:
     """Before any work: a map name cryofm can write, writable folders, no input among the outputs,
     and no existing output (nor a stale `_std.mrc` of an earlier run) without --force."""
-    from cryofm.io.mrc import _split_suffix
+    from cryofm.io.mrc import split_map_suffix
 
-    _split_suffix(paths["map"])
+    split_map_suffix(paths["map"])
     resolved_inputs = {p.resolve() for p in inputs}
     for path in {**_companions(paths["map"]), **paths}.values():
         if path.resolve() in resolved_inputs:
@@ -98,7 +100,10 @@ def _check_outputs(paths: dict[str, Path], inputs: list[Path], force: bool) -> N
 
 
 def _resolve_inputs(maps: tuple[str, ...], mask: str | None, allow_pair: bool, allow_star: bool):
-    """Read the map(s): MAP, HALF1 HALF2, or a RELION postprocess/refine STAR file."""
+    """Read the map(s): MAP, HALF1 HALF2, or a RELION postprocess/refine STAR file.
+
+    Returns (map paths, volumes, mask volume, every input file, the folder for default outputs:
+    the STAR file's, so a PostProcess job writes into its own folder, else None)."""
     from cryofm.io import read_map
 
     if not maps:
@@ -113,10 +118,25 @@ def _resolve_inputs(maps: tuple[str, ...], mask: str | None, allow_pair: bool, a
         relion = resolve_relion_star(paths[0])
         paths = [Path(relion.half1), Path(relion.half2)]
         mask_path = mask_path or (Path(relion.mask) if relion.mask else None)
+    else:
+        relion = None
     volumes = [read_map(p) for p in paths]
     mask_vol = read_map(mask_path) if mask_path is not None else None
     inputs = paths + ([mask_path] if mask_path is not None else [])
-    return paths, volumes, mask_vol, inputs
+    if relion is None:
+        return paths, volumes, mask_vol, inputs, None
+    _warn_star_voxel_size(relion, volumes[0])
+    return paths, volumes, mask_vol, inputs + [Path(relion.source)], Path(relion.source).parent
+
+
+def _warn_star_voxel_size(relion, volume) -> None:
+    """RELION's PostProcess may be given another pixel size than the half maps' headers (--angpix);
+    cryofm restores on the headers' grid, so say so when the two differ."""
+    header = sum(float(v) for v in volume.voxel_size) / 3
+    if relion.voxel_size is not None and abs(relion.voxel_size - header) > 0.002 * header:
+        click.echo(f"cryofm: warning: {relion.source} gives a pixel size of {relion.voxel_size:g} A but the half "
+                   f"maps' headers say {header:g} A; cryofm uses the headers' (the output keeps them). If the "
+                   "STAR file's is right, correct the headers first (e.g. relion_image_handler --angpix)", err=True)
 
 
 class _Bar:
@@ -126,14 +146,13 @@ class _Bar:
         self.desc, self.bar = desc, None
 
     def __call__(self, p) -> None:
-        from tqdm import tqdm
+        from cryofm.progress import progress_bar
 
         if self.bar is None:
-            self.bar = tqdm(total=p.total, desc=self.desc, unit="step", leave=False, dynamic_ncols=True)
-        self.bar.n = p.done
+            self.bar = progress_bar(total=p.total, desc=self.desc, unit="step", leave=False)
         if p.message:
             self.bar.set_postfix_str(p.message, refresh=False)
-        self.bar.refresh()
+        self.bar.update(p.done - self.bar.n)  # redraws no more often than the bar's interval
 
     def close(self) -> None:
         if self.bar is not None:
@@ -209,8 +228,8 @@ def denoise_command(maps, output, mask, steps, sampler, samples, device, seed, m
     """Denoise MAP, the halves HALF1 HALF2, or a RELION postprocess.star."""
     from cryofm.restore import denoise
 
-    paths, volumes, mask_vol, inputs = _resolve_inputs(maps, mask, allow_pair=True, allow_star=True)
-    out = output_paths(paths, "denoised", output, samples)
+    paths, volumes, mask_vol, inputs, folder = _resolve_inputs(maps, mask, allow_pair=True, allow_star=True)
+    out = output_paths(paths, "denoised", output, samples, folder)
     _check_outputs(out, inputs, force)
     half2 = volumes[1] if len(volumes) > 1 else None
     kwargs = _api_kwargs(mask_vol, steps, sampler, samples, device, seed, model)
@@ -235,7 +254,7 @@ def wedge_command(maps, tilt_range, tilt_axis, tilt_star, output, mask, steps, s
     from cryofm.restore import complete_wedge
 
     check_tilt_range(tilt_range)
-    paths, volumes, mask_vol, inputs = _resolve_inputs(maps, mask, allow_pair=True, allow_star=False)
+    paths, volumes, mask_vol, inputs, _ = _resolve_inputs(maps, mask, allow_pair=True, allow_star=False)
     angles = None
     if tilt_star:
         from cryofm.io.star import read_tilt_angles
@@ -266,7 +285,7 @@ def upsample_command(maps, factor, voxel_size, output, mask, steps, sampler, sam
 
     if (factor is None) == (voxel_size is None):
         raise CryofmInputError("upsample needs exactly one of --factor (e.g. 2) or --voxel-size (Angstrom)")
-    paths, volumes, mask_vol, inputs = _resolve_inputs(maps, mask, allow_pair=False, allow_star=False)
+    paths, volumes, mask_vol, inputs, _ = _resolve_inputs(maps, mask, allow_pair=False, allow_star=False)
     out = output_paths(paths, "upsampled", output, samples)
     _check_outputs(out, inputs, force)
     kwargs = _api_kwargs(mask_vol, steps, sampler, samples, device, seed, model)

@@ -41,7 +41,7 @@ from cryofm.errors import CryofmInputError
 from cryofm.io._atomic import atomic_output
 from cryofm.io.volume import Volume, _plain
 
-__all__ = ["MapHeader", "read_map", "read_map_header", "write_map", "MAP_SUFFIXES"]
+__all__ = ["MapHeader", "read_map", "read_map_header", "write_map", "split_map_suffix", "MAP_SUFFIXES"]
 
 #: File name endings that `write_map` accepts (each also with ``.gz`` or ``.bz2``).
 MAP_SUFFIXES = (".mrc", ".map", ".ccp4", ".rec")
@@ -389,8 +389,12 @@ def read_map(path: str | os.PathLike, *, permissive: bool = False, mmap: bool = 
 # writing
 
 
-def _split_suffix(path: Path) -> tuple[str, str | None]:
-    """(map suffix, compression) of an output path; raises for unknown endings."""
+def split_map_suffix(path: Path) -> tuple[str, str | None]:
+    """(map suffix, compression) of an output path, e.g. (".mrc", "gzip") for `x.mrc.gz`.
+
+    Raises:
+        CryofmInputError: an ending `write_map` cannot write (not one of `MAP_SUFFIXES`).
+    """
     suffixes = [s.lower() for s in path.suffixes]
     compression = None
     if suffixes and suffixes[-1] in (".gz", ".bz2"):
@@ -507,7 +511,7 @@ def write_map(
             "wrap arrays as Volume(data, voxel_size=..., origin=...)"
         )
     target = Path(path).expanduser().absolute()
-    _, compression = _split_suffix(target)
+    _, compression = split_map_suffix(target)
     source = volume.metadata.get("path")
     if source and _same_file(target, source):
         raise CryofmInputError(

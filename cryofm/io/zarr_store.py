@@ -294,17 +294,17 @@ def block_slices(
         CryofmInputError: a block size below 1, or an overlap not smaller than the block.
     """
     shape3 = tuple(int(s) for s in np.broadcast_to(np.asarray(shape), (3,)))
-    block3 = np.broadcast_to(np.asarray(block), (3,)).astype(int)
-    overlap3 = np.broadcast_to(np.asarray(overlap), (3,)).astype(int)
-    if np.any(block3 < 1) or np.any(overlap3 < 0) or np.any(overlap3 >= block3):
+    block3 = [int(b) for b in np.broadcast_to(np.asarray(block), (3,))]
+    overlap3 = [int(o) for o in np.broadcast_to(np.asarray(overlap), (3,))]
+    if any(b < 1 or o < 0 or o >= b for b, o in zip(block3, overlap3)):
         raise CryofmInputError(
             f"blocks need block >= 1 and 0 <= overlap < block on each axis, got block "
             f"{tuple(block3)} and overlap {tuple(overlap3)}; e.g. block=64, overlap=16"
         )
     per_axis = []
     for n, b, o in zip(shape3, block3, overlap3):
-        size = min(int(b), n)
-        per_axis.append([slice(s, s + size) for s in _starts(n, size, int(b - o))])
+        size = min(b, n)
+        per_axis.append([slice(s, s + size) for s in _starts(n, size, b - o)])
     return [tuple(s) for s in itertools.product(*per_axis)]  # type: ignore[misc]
 
 
