@@ -123,6 +123,24 @@ def test_resample_volume_keeps_origin_and_reports_per_axis_voxel_size():
     np.testing.assert_allclose(np.array(out.shape[::-1]) * out.voxel_size, np.array(vol.shape[::-1]) * vol.voxel_size)
 
 
+def test_resample_volume_exact_gives_the_voxel_size_asked_on_every_axis():
+    def blob(shape, v):
+        z, y, x = np.indices(shape) * v
+        return np.exp(-((x - 30.0) ** 2 + (y - 27.0) ** 2 + (z - 21.0) ** 2) / (2 * 4.0**2))
+
+    shape = (28, 43, 41)  # the EMD-5168 monomer's box at 1.742 A: plain resampling gives 1.478-1.498 A
+    vol = Volume(blob(shape, 1.742).astype(np.float32), voxel_size=1.742, origin=(5.0, -3.0, 7.5))
+    plain = resample_volume(vol, 1.5)
+    assert np.ptp(plain.voxel_size) > 0.01  # what exact=True is for
+    out = resample_volume(vol, 1.5, exact=True)
+    np.testing.assert_array_equal(out.voxel_size, 1.5)
+    assert out.shape == plain.shape and out.data.dtype == np.float32
+    np.testing.assert_array_equal(out.origin, vol.origin)
+    np.testing.assert_allclose(out.data, blob(out.shape, 1.5), atol=2e-4)  # the same blob, sampled at 1.5 A
+    cube = Volume(np.zeros((20, 20, 20), np.float32), voxel_size=1.05)  # 21 A: a whole number of 1.5 A voxels
+    assert resample_volume(cube, 1.5, exact=True).shape == (14, 14, 14)
+
+
 def test_torch_matches_numpy_and_is_differentiable():
     rng = _rng(6)
     x = rng.standard_normal((2, 12, 11, 10))

@@ -8,7 +8,7 @@ of the three libraries (the namespace comes from the inputs) and return the same
 same device; leading batch dimensions [..., nz, ny, nx] are accepted where they make sense.
 
 Modules: `grids` (frequency grids, shell indices, Hermitian weights), `shells` (shell sums,
-averages, spectra), `fsc` (FSC, resolution, masked FSC), `resample` (crop, pad, resample),
+averages, spectra), `fsc` (FSC, resolution, masked FSC), `resample` (crop, pad, resample, regrid),
 `filters` (low-pass, B-factor), `masks` (wedge, cone, sphere, automatic mask), `noise` (noise
 spectra, coloured noise, FSC <-> SNR).
 """
@@ -37,7 +37,7 @@ from .noise import (
     snr_from_fsc,
     wiener_average,
 )
-from .resample import fourier_crop, fourier_pad, resample, resample_volume
+from .resample import fourier_crop, fourier_pad, regrid, resample, resample_volume
 from .shells import expand_shells, power_spectrum, resample_shells, shell_average, shell_counts, shell_sum
 
 __all__ = [
@@ -73,6 +73,7 @@ __all__ = [
     "fourier_pad",
     "resample",
     "resample_volume",
+    "regrid",
     # filters
     "lowpass",
     "lowpass_filter",

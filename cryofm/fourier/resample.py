@@ -33,7 +33,7 @@ from cryofm.io.volume import Volume
 from . import _backend
 from ._checks import check_map, check_shape, check_voxel_size
 
-__all__ = ["fourier_crop", "fourier_pad", "resample", "resample_volume"]
+__all__ = ["fourier_crop", "fourier_pad", "regrid", "resample", "resample_volume"]
 
 _SQRT_HALF = 1.0 / math.sqrt(2.0)
 
@@ -199,12 +199,16 @@ def resample(x: Any, voxel_size: float, new_voxel_size: float) -> tuple[Any, flo
     return _fourier_resize(x, new), float(achieved[0])
 
 
-def resample_volume(volume: Volume, new_voxel_size: float) -> Volume:
-    """Resample a `Volume` to ``new_voxel_size`` Angstrom (as near as the box allows).
+def resample_volume(volume: Volume, new_voxel_size: float, *, exact: bool = False) -> Volume:
+    """Resample a `Volume` to ``new_voxel_size`` Angstrom.
 
-    Each axis gets the box ``round(n * voxel_size_axis / new_voxel_size)``; the new
-    ``voxel_size`` holds the exact value reached on each axis (x, y, z).  The origin (the
-    physical position of voxel [0, 0, 0]) and the metadata are kept.
+    Each axis gets the box ``round(n * voxel_size_axis / new_voxel_size)`` by Fourier cropping or
+    padding.  By default the new ``voxel_size`` is the value this reaches on each axis (x, y, z):
+    ``voxel_size_axis * n / m``, as near as the box allows (e.g. 1.478 A for 28 voxels of 1.742 A
+    asked at 1.5 A).  With ``exact=True`` every axis has exactly ``new_voxel_size``: the result
+    samples the band-limited interpolant at that spacing (`regrid`; NumPy, float64), over a box
+    that may differ from the input's by under one voxel.  The origin (the physical position of
+    voxel [0, 0, 0]) and the metadata are kept.
     """
     if not isinstance(volume, Volume):
         raise CryofmInputError(
@@ -216,4 +220,33 @@ def resample_volume(volume: Volume, new_voxel_size: float) -> Volume:
     new = tuple(_new_box(n, float(v), new_vs) for n, v in zip(old, vs_zyx))
     achieved_zyx = np.array([float(v) * n / m for v, n, m in zip(vs_zyx, old, new)])
     data = _fourier_resize(volume.data, new)
-    return volume.with_data(data, voxel_size=achieved_zyx[::-1].copy())
+    if not exact or np.allclose(achieved_zyx, new_vs, rtol=1e-9, atol=0.0):
+        return volume.with_data(data, voxel_size=achieved_zyx[::-1].copy())
+    data = regrid(np.asarray(data), new, tuple(new_vs / achieved_zyx))
+    return volume.with_data(data.astype(np.asarray(volume.data).dtype, copy=False),
+                            voxel_size=np.full(3, new_vs))
+
+
+def _periodic_sinc(u: np.ndarray, n: int) -> np.ndarray:
+    """Weights of the band-limited (trigonometric) interpolant of `n` periodic samples at offset `u`
+    voxels (the Dirichlet kernel; an even `n`'s Nyquist term split into two halves, so samples are
+    reproduced exactly)."""
+    u = np.asarray(u, dtype=np.float64)
+    s = np.sin(np.pi * u / n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = np.sin(np.pi * u) * (np.cos(np.pi * u / n) if n % 2 == 0 else 1.0) / (n * s)
+    return np.where(np.abs(s) < 1e-12, 1.0, w)
+
+
+def regrid(array: np.ndarray, shape: tuple[int, ...], step: tuple[float, ...]) -> np.ndarray:
+    """Samples of the band-limited interpolant of periodic `array` at `j * step[axis]` voxels
+    (`j < shape[axis]`), axis by axis: a grid of any voxel size over (nearly) the same box, where
+    Fourier cropping or padding can only give voxels of `box / round(box / voxel)`.  Band-limit the
+    array to the new grid's Nyquist first (`fourier_crop`) when the new grid is coarser.  NumPy,
+    float64; memory: one [m, n] weight matrix per axis and two copies of the map."""
+    out = np.asarray(array, dtype=np.float64)
+    for axis, (m, h) in enumerate(zip(shape, step)):
+        n = out.shape[axis]
+        weights = _periodic_sinc(np.arange(m)[:, None] * float(h) - np.arange(n)[None, :], n)  # [m, n]
+        out = np.moveaxis(np.tensordot(weights, out, axes=([1], [axis])), 0, axis)
+    return out

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from cryofm.errors import Cancelled, CryofmInputError
+from cryofm.fourier.resample import regrid
 from cryofm.fourier import (
     expand_shells,
     fourier_crop,
@@ -151,30 +152,6 @@ def resize(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if smaller != shape:
         out = fourier_pad(out, shape)
     return np.asarray(out)
-
-
-def _periodic_sinc(u: np.ndarray, n: int) -> np.ndarray:
-    """Weights of the band-limited (trigonometric) interpolant of `n` periodic samples at offset `u`
-    voxels (the Dirichlet kernel; an even `n`'s Nyquist term split into two halves, so samples are
-    reproduced exactly)."""
-    u = np.asarray(u, dtype=np.float64)
-    s = np.sin(np.pi * u / n)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        w = np.sin(np.pi * u) * (np.cos(np.pi * u / n) if n % 2 == 0 else 1.0) / (n * s)
-    return np.where(np.abs(s) < 1e-12, 1.0, w)
-
-
-def regrid(array: np.ndarray, shape: tuple[int, ...], step: tuple[float, ...]) -> np.ndarray:
-    """Samples of the band-limited interpolant of periodic `array` at `j * step[axis]` voxels
-    (`j < shape[axis]`), axis by axis: a grid of any voxel size over (nearly) the same box, where
-    Fourier cropping or padding can only give voxels of `box / round(box / voxel)`.  Band-limit the
-    array to the new grid's Nyquist first (`resize`) when the new grid is coarser."""
-    out = np.asarray(array, dtype=np.float64)
-    for axis, (m, h) in enumerate(zip(shape, step)):
-        n = out.shape[axis]
-        weights = _periodic_sinc(np.arange(m)[:, None] * float(h) - np.arange(n)[None, :], n)  # [m, n]
-        out = np.moveaxis(np.tensordot(weights, out, axes=([1], [axis])), 0, axis)
-    return out
 
 
 def model_shape(shape: tuple[int, int, int], voxel_size_zyx: np.ndarray, prior_voxel: float) -> tuple[int, ...]:
