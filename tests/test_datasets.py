@@ -171,7 +171,7 @@ def test_cli_data_refuses_when_no_patch_is_written(tmp_path):
 
 def test_a_failed_rebuild_keeps_the_earlier_store(tmp_path):
     from cryofm.cli.main import main
-    from cryofm.io._atomic import _umask
+    from cryofm.io._atomic import default_mode
 
     settings = SimulationSettings(rotations=1, patches=1, box=32, seed=1)
     out = tmp_path / "t.zarr"
@@ -185,4 +185,4 @@ def test_a_failed_rebuild_keeps_the_earlier_store(tmp_path):
     path, n, _ = build_simulated_store([TINY], out, settings=SimulationSettings(rotations=1, patches=2, box=32, seed=2),
                                        workers=1, progress=False, overwrite=True)
     assert n == len(PatchStore(path)) and PatchStore(path).attrs["settings"]["patches"] == 2  # replaced
-    assert out.stat().st_mode & 0o077 == 0o777 & ~_umask() & 0o077  # the usual permissions, not mkdtemp's 0700
+    assert out.stat().st_mode & 0o777 == default_mode(folder=True)  # the usual permissions, not mkdtemp's 0700

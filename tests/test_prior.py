@@ -127,11 +127,11 @@ def test_upconv_folded_kernel_equals_upsample_then_convolve():
 
 
 def test_save_load_round_trip(tiny, tmp_path):
-    from cryofm.io._atomic import _umask
+    from cryofm.io._atomic import default_mode
 
     path = tiny.save(tmp_path / "p.safetensors")
     assert path.with_suffix(".yaml").is_file()
-    assert path.stat().st_mode & 0o777 == 0o666 & ~_umask()  # safetensors alone writes 0600
+    assert path.stat().st_mode & 0o777 == default_mode()  # safetensors alone writes 0600
     assert sorted(q.name for q in tmp_path.iterdir()) == ["p.safetensors", "p.yaml"]  # no temporary left
     loaded = load_prior(path)
     x = torch.randn(1, 1, 16, 16, 16)

@@ -15,8 +15,6 @@ Group attributes: ``entries``, ``voxel_size``, ``box``, ``source`` (what made it
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from cryofm.errors import CryofmInputError
-from cryofm.io._atomic import _umask
+from cryofm.io._atomic import StagedFolder
 
 __all__ = ["PatchRecord", "PatchStoreWriter", "PatchStore", "SPLIT_TRAIN", "SPLIT_VALIDATION"]
 
@@ -51,16 +49,11 @@ class PatchStoreWriter:
         import zarr
 
         self.path = Path(path)
-        if self.path.exists() and not overwrite:
-            raise CryofmInputError(f"{self.path} exists; use --force / overwrite=True to replace it")
-        if not self.path.parent.is_dir():
-            raise CryofmInputError(f"{self.path}: folder {self.path.parent} does not exist; create it first")
-        self.box = box
         # built under a hidden name beside the target; `close` moves it into place, so an earlier
         # store is replaced only by a finished one and a failed build leaves nothing at `path`
-        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".partial", dir=self.path.parent))
-        os.chmod(self._tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would hide the store from the lab's group
-        self.group = zarr.open_group(str(self._tmp), mode="w", zarr_format=3)
+        self._stage = StagedFolder(self.path, overwrite)
+        self.box = box
+        self.group = zarr.open_group(str(self._stage.open()), mode="w", zarr_format=3)
         self.group.attrs.update({"voxel_size": float(voxel_size), "box": int(box), "source": source,
                                  "settings": settings or {}, "entries": []})
         self.arrays = {
@@ -114,16 +107,12 @@ class PatchStoreWriter:
         an earlier store there (allowed by `overwrite`) is removed only now."""
         self.flush()
         self.group.attrs.update({"entries": list(self.entries), "count": self.count, **(attrs or {})})
-        if self.path.is_dir() and not self.path.is_symlink():
-            shutil.rmtree(self.path)
-        elif self.path.exists() or self.path.is_symlink():
-            self.path.unlink()
-        os.replace(self._tmp, self.path)
+        self._stage.commit()
         return self.path
 
     def discard(self) -> None:
         """Remove the unfinished store; whatever was at `path` stays."""
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        self._stage.discard()
 
 
 class PatchStore:

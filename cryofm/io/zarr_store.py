@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -25,7 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from cryofm.errors import CryofmInputError
-from cryofm.io._atomic import _umask
+from cryofm.io._atomic import StagedFolder
 from cryofm.io.volume import Volume
 
 __all__ = [
@@ -75,43 +73,6 @@ def _attributes(voxel_size: np.ndarray, origin: np.ndarray, metadata: dict[str, 
     return attrs
 
 
-class _StagedStore:
-    """A temporary store folder beside ``target``, renamed onto it on success."""
-
-    def __init__(self, target: str | os.PathLike, overwrite: bool, source: Any = None) -> None:
-        self.target = Path(target).expanduser().absolute()
-        if source and os.path.realpath(source) == os.path.realpath(self.target):
-            raise CryofmInputError(
-                f"{self.target}: is the input this volume was read from; cryofm never overwrites "
-                "an input: choose another output name"
-            )
-        if not self.target.parent.is_dir():
-            raise CryofmInputError(
-                f"{self.target}: folder {self.target.parent} does not exist; create it first"
-            )
-        if self.target.exists() and not overwrite:
-            raise CryofmInputError(f"{self.target} exists; use --force / overwrite=True to replace it")
-
-    def __enter__(self) -> Path:
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", suffix=".tmp",
-                                         dir=self.target.parent))
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            return
-        os.chmod(self.tmp, 0o777 & ~_umask())  # mkdtemp made it private
-        old = None
-        if self.target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", suffix=".old",
-                                        dir=self.target.parent))
-            os.replace(self.target, old / "store")
-        os.replace(self.tmp, self.target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-
-
 def _create(store: Path, shape, chunks, attrs):
     import zarr
 
@@ -159,7 +120,7 @@ def write_zarr_volume(
 
 def _write_slabs(path, volume: Volume, chunks, overwrite: bool, *, check_finite: bool) -> Path:
     """Stage a store, fill it one slab of ``chunks[0]`` z-sections at a time, rename it."""
-    staged = _StagedStore(path, overwrite, volume.metadata.get("path"))
+    staged = StagedFolder(path, overwrite, volume.metadata.get("path"))
     chunk_shape = _chunks(chunks, volume.shape, staged.target)
     attrs = _attributes(volume.voxel_size, volume.origin, volume.metadata)
     with staged as tmp:
