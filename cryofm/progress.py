@@ -2,7 +2,7 @@
 
 On a terminal the bar redraws in place a few times a second.  Where stderr is not a terminal (a
 cluster job's log file, a pipeline's captured output) every redraw would be kept as text, so the
-bar writes at most one line every `LOG_INTERVAL` seconds, plus the final one.
+bar writes at most one line every `LOG_INTERVAL` seconds, plus the final one, which it keeps.
 """
 
 from __future__ import annotations
@@ -21,4 +21,5 @@ def progress_bar(**kwargs):
     kwargs.setdefault("mininterval", 0.1 if interactive else LOG_INTERVAL)
     if not interactive:
         kwargs.setdefault("ascii", True)  # no block characters in a log
+        kwargs["leave"] = True  # a log keeps the final line (erasing it would write a line of blanks)
     return tqdm(file=stream, dynamic_ncols=interactive, **kwargs)
