@@ -83,6 +83,34 @@ def test_wrong_layer_choices_notify_instead_of_crashing(widget, viewer, small_vo
     assert [layer.name for layer in viewer.layers] == ["flat", "h1", "h2"]
 
 
+def test_half_maps_placed_differently_are_refused(widget, viewer, small_volume):
+    start = len(notification_manager.records)
+    _add(viewer, small_volume, "h1", half=1)
+    _add(viewer, small_volume.with_data(small_volume.data, origin=np.asarray(small_volume.origin) + 100.0), "h2", half=2)
+    widget.select("h1", "h2")
+    widget.run()
+    assert "placed differently" in _errors(start)[-1] and widget.worker is None
+
+
+def test_removing_the_dock_cancels_a_running_restoration(widget):
+    from qtpy.QtWidgets import QWidget
+
+    dock = QWidget()
+    widget.setParent(dock)  # as napari's dock holds it
+    widget.cancel_event = threading.Event()
+    widget.setParent(None)  # napari's close button: remove_dock_widget -> widget.setParent(None)
+    assert widget.cancel_event.is_set()
+
+
+def test_copy_command_names_an_mrc_for_a_zarr_layer(widget, viewer, small_volume, tmp_path):
+    from cryofm.io.zarr_store import write_zarr_volume
+
+    write_zarr_volume(tmp_path / "v.zarr", small_volume)
+    viewer.open(str(tmp_path / "v.zarr"), plugin="napari-cryofm")
+    text = widget.copy_command()
+    assert "v.zarr" not in text and text.startswith("cryofm denoise ") and ".mrc" in text  # the CLI reads MRC
+
+
 def test_copy_command_uses_source_paths(widget, viewer, small_mrc):
     viewer.open(str(small_mrc), plugin="napari-cryofm")
     widget.steps.setValue(12)
@@ -184,6 +212,25 @@ def test_preview_slab_and_box_land_where_they_were_cut(qtbot, widget, viewer, ma
     box = viewer.layers["m preview restored [1]"]
     assert box.data.shape == (16, 16, 24)
     np.testing.assert_allclose(box.translate, np.asarray(layer.translate) + np.array([12, 8, 4]) * 1.5)
+
+
+def test_results_follow_a_rotated_input_and_carry_its_files(qtbot, widget, viewer, map_32, tiny_prior_path, tmp_path):
+    from cryofm.io import write_map
+
+    write_map(tmp_path / "m.mrc", map_32)
+    layer = viewer.open(str(tmp_path / "m.mrc"), plugin="napari-cryofm")[0]
+    layer.rotate = 30.0
+    _configure(widget, tiny_prior_path, steps=1)
+    _run_and_wait(qtbot, widget, widget.run_button)
+    restored = viewer.layers["m restored"]
+    np.testing.assert_allclose(restored.rotate, layer.rotate)
+    np.testing.assert_allclose(restored.data_to_world((3, 4, 5)), layer.data_to_world((3, 4, 5)))
+    assert restored.metadata["cryofm"]["inputs"] == [str((tmp_path / "m.mrc").resolve())]
+    viewer.dims.set_point(0, float(layer.data_to_world((20, 0, 0))[0]))
+    widget.thickness.setValue(16)
+    _run_and_wait(qtbot, widget, widget.preview_button)
+    slab = viewer.layers["m preview restored"]
+    np.testing.assert_allclose(slab.data_to_world((0, 3, 4)), layer.data_to_world((12, 3, 4)), atol=1e-9)
 
 
 def test_cancel_stops_the_run_promptly(qtbot, widget, viewer, map_32, tiny_prior_path):

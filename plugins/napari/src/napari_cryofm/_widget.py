@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import QEvent, QTimer
 from qtpy.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -65,6 +65,54 @@ def dock_restore_widget_later(viewer: Any) -> None:
             show_error(f"cryofm: could not open the Restore dock: {exc}")
 
     QTimer.singleShot(0, dock)
+
+
+def _xyz(values: Any) -> str:
+    return "(" + ", ".join(f"{float(v):g}" for v in values) + ")"
+
+
+def _map_file(path: str | None) -> str | None:
+    """`path` if the CLI can read it (an MRC map), else None: a zarr volume or a TIFF must be
+    saved as MRC first, and the command then names `<layer name>.mrc`."""
+    from pathlib import Path
+
+    from cryofm.io.mrc import split_map_suffix
+
+    if not path:
+        return None
+    try:
+        split_map_suffix(Path(path))
+    except Exception:  # not an ending the CLI reads
+        return None
+    return path
+
+
+def _input_files(*layers: Any) -> tuple[str, ...]:
+    """The files behind input layers: their own source and, for a result restored again, the
+    inputs it came from (so no result is ever saved over an original input)."""
+    out: list[str] = []
+    for layer in layers:
+        path = layer_source_path(layer)
+        meta = (getattr(layer, "metadata", {}) or {}).get(META_KEY) or {}
+        out += ([path] if path else []) + [str(p) for p in meta.get("inputs") or []]
+    return tuple(dict.fromkeys(out))
+
+
+def _placement(layer: Any, box: Box | None) -> dict[str, Any]:
+    """Rotation, shear and affine of the input layer, for the result layers to overlay it (the
+    restoration itself works in the map's own frame).  For a crop of a rotated or sheared layer,
+    also the translate that puts the crop's first voxel where it lies in the input."""
+    from napari.utils.transforms import Affine
+
+    rotate, shear = np.asarray(layer.rotate, dtype=np.float64), np.asarray(layer.shear, dtype=np.float64)
+    affine = np.asarray(layer.affine.affine_matrix, dtype=np.float64)
+    if np.allclose(rotate, np.eye(len(rotate))) and np.allclose(shear, 0) and np.allclose(affine, np.eye(len(affine))):
+        return {}
+    out: dict[str, Any] = {"rotate": rotate, "shear": shear, "affine": affine}
+    if box is not None:
+        frame = Affine(scale=layer.scale, translate=layer.translate, rotate=rotate, shear=shear)
+        out["translate"] = tuple(float(v) for v in frame(np.asarray(box.start, dtype=np.float64)))
+    return out
 
 
 def _image_layers(viewer: Any) -> list[Any]:
@@ -116,6 +164,7 @@ class RestoreWidget(QWidget):
         self.worker: Any = None
         self.cancel_event: threading.Event | None = None
         self.last_outcome: Outcome | None = None
+        self._result_placement: dict[str, Any] = {}  # the input layer's rotate/shear/affine, for results
         self.last_layers: list[Any] = []
         self._known_layers: set[int] = set()
 
@@ -438,9 +487,16 @@ class RestoreWidget(QWidget):
                 )
             half2 = layer_volume(second, box)
         data = layer_volume(first, box)
-        if half2 is not None:
-            half2.origin = data.origin.copy()
-        return RestoreRequest(data=data, half2=half2, name=first.name, **settings)
+        tolerance = 1e-3 * float(np.min(data.voxel_size))
+        if half2 is not None and not np.allclose(data.origin, half2.origin, rtol=0, atol=tolerance):
+            raise CryofmInputError(
+                f"half-maps {first.name!r} and {second.name!r} are placed differently (origin "
+                f"{_xyz(data.origin)} vs {_xyz(half2.origin)} A, x y z); choose the two halves of one "
+                "reconstruction, or align their translate if one header lost its origin"
+            )
+        inputs = _input_files(first, *([second] if half2 is not None else []))
+        self._result_placement = _placement(first, box)
+        return RestoreRequest(data=data, half2=half2, name=first.name, inputs=inputs, **settings)
 
     # ------------------------------------------------------------------ command line
     def _update_command(self, *_: Any) -> None:
@@ -449,10 +505,10 @@ class RestoreWidget(QWidget):
         name = self.layer1.currentText() or "map"
         halves = self.mode.currentText() == "half-maps"
         if name in self.viewer.layers:
-            path1 = layer_source_path(self.viewer.layers[name])
+            path1 = _map_file(layer_source_path(self.viewer.layers[name]))
         if halves:
             name2 = self.layer2.currentText()
-            path2 = layer_source_path(self.viewer.layers[name2]) if name2 in self.viewer.layers else None
+            path2 = _map_file(layer_source_path(self.viewer.layers[name2])) if name2 in self.viewer.layers else None
             path2 = path2 or f"{name2 or 'half2'}.mrc"
         from cryofm.io.volume import Volume
 
@@ -499,7 +555,8 @@ class RestoreWidget(QWidget):
         self.worker = worker
         self._set_running(True)
         what = "preview of " if preview else ""
-        self.status.setText(f"{request.task}: {what}{request.name} {request.data.shape} ...")
+        voxel = "x".join(f"{float(v):g}" for v in np.unique(np.round(request.data.voxel_size, 4)))
+        self.status.setText(f"{request.task}: {what}{request.name} {request.data.shape} at {voxel} A ...")
         self.progress.setRange(0, 0)  # busy until the first Progress says the total
         worker.start()
 
@@ -514,6 +571,13 @@ class RestoreWidget(QWidget):
         """Closing the dock cancels a running restoration."""
         self.cancel()
         super().closeEvent(event)
+
+    def event(self, event: Any) -> bool:
+        """Removing the dock (napari's close button takes the widget out of its dock with
+        `setParent(None)`, no close event) also cancels a running restoration."""
+        if event.type() == QEvent.Type.ParentChange and self.parent() is None:
+            self.cancel()
+        return super().event(event)
 
     def _set_running(self, running: bool) -> None:
         self.run_button.setEnabled(not running)
@@ -551,6 +615,7 @@ class RestoreWidget(QWidget):
 
         added = []
         for data, kwargs, layer_type in result_layers(outcome, suffix=self._suffix):
+            kwargs.update(self._result_placement)
             added.append(self.viewer.add_layer(Layer.create(data, kwargs, layer_type)))
         self.last_layers = added
         if added:
