@@ -52,3 +52,19 @@ def test_box_from_rectangle_corners():
     assert small == Box((12, 16, 0), (28, 32, 16))  # widened to 16, kept inside
     with pytest.raises(CryofmInputError, match="does not overlap"):
         box_from_corners((40, 32, 32), 20, 16, np.array([[40.0, 40.0], [50.0, 50.0]]))
+
+
+def test_voxel_size_comes_from_length_units_and_is_never_guessed():
+    data = np.zeros((16, 16, 16), np.float32)
+    in_nm = layer_volume(Image(data, scale=(0.15, 0.15, 0.15), translate=(1.0, 2.0, 3.0), units="nm", name="nm"))
+    np.testing.assert_allclose(in_nm.voxel_size, 1.5)
+    np.testing.assert_allclose(in_nm.origin, [30.0, 20.0, 10.0])  # (x, y, z) Angstrom
+    with pytest.raises(CryofmInputError, match="no voxel size"):
+        layer_volume(Image(data, name="plain"))  # an array with napari's default scale of 1 pixel
+    np.testing.assert_allclose(layer_volume(Image(data, scale=(1.05,) * 3, name="em")).voxel_size, 1.05)  # px: A
+
+
+def test_map_layers_are_in_angstrom(small_volume):
+    layer = Layer.create(*volume_layer_data(small_volume, name="m"))
+    assert {str(u) for u in layer.units} == {"angstrom"}
+    np.testing.assert_allclose(layer_volume(layer).voxel_size, VOXEL_SIZE_XYZ)

@@ -86,6 +86,7 @@ def map_layer_data(
         "name": name,
         "scale": tuple(float(v) for v in vs[::-1]),
         "translate": tuple(float(v) for v in org[::-1]),
+        "units": ("angstrom",) * 3,  # napari's scale bar and any unit-aware code read Angstrom
         "metadata": {META_KEY: meta},
         **layer_kwargs,
     }
@@ -162,9 +163,10 @@ def layer_volume(layer: Any, box: Box | None = None) -> Volume:
             f"layer {name!r} has {len(shape)} dimensions (shape {shape}); cryofm restores 3D maps "
             "[z, y, x]: choose a 3D image layer"
         )
-    voxel_size = np.asarray(layer.scale, dtype=np.float64)[::-1]
-    origin = np.asarray(layer.translate, dtype=np.float64)[::-1]
     meta = dict((getattr(layer, "metadata", {}) or {}).get(META_KEY) or {})
+    to_angstrom = _angstrom_per_unit(layer, name, has_voxel_size="voxel_size" in meta)
+    voxel_size = (np.asarray(layer.scale, dtype=np.float64)[-3:] * to_angstrom)[::-1]
+    origin = (np.asarray(layer.translate, dtype=np.float64)[-3:] * to_angstrom)[::-1]
     if box is not None:
         if any(a < 0 or b > n or b <= a for a, b, n in zip(box.start, box.stop, shape)):
             raise CryofmInputError(f"box {box.start}..{box.stop} is not inside layer {name!r} of shape {shape}")
@@ -173,6 +175,33 @@ def layer_volume(layer: Any, box: Box | None = None) -> Volume:
         meta["crop_start_zyx"] = list(box.start)
     array = np.asarray(data, dtype=np.float32)
     return Volume(array, voxel_size=voxel_size, origin=origin, metadata={"name": name, **meta})
+
+
+def _angstrom_per_unit(layer: Any, name: str, has_voxel_size: bool) -> np.ndarray:
+    """Angstrom per world unit on each array axis (z, y, x) of a layer.
+
+    A length unit (napari's `units`: nm, angstrom, ...) is converted.  napari's default unit,
+    the pixel, carries no length: its scale is taken as Angstrom (as EM readers, cryofm's among
+    them, set it), except where nothing says so: a layer of scale 1 px that did not come from a
+    map file, whose voxel size is then unknown and refused rather than guessed.
+    """
+    units = tuple(getattr(layer, "units", None) or ())[-3:] or (None,) * 3
+    factors = []
+    for unit in units:
+        try:
+            factors.append(float((1 * unit).to("angstrom").magnitude))
+        except Exception:  # pixel (napari's default), None or a non-length unit: no conversion
+            factors.append(None)
+    if None in factors:
+        scale = np.asarray(layer.scale, dtype=np.float64)[-3:]
+        if not has_voxel_size and np.allclose(scale, 1.0):
+            raise CryofmInputError(
+                f"layer {name!r} has no voxel size (scale 1 pixel, not read from a map file): set it in "
+                "Angstrom (in the console: layer.scale = (v, v, v); layer.units = 'angstrom') or open "
+                "the map with napari-cryofm"
+            )
+        factors = [1.0 if f is None else f for f in factors]
+    return np.asarray(factors, dtype=np.float64)
 
 
 #: smallest side of a preview crop: cryofm's API restores boxes of at least 16 voxels a side
