@@ -22,6 +22,7 @@ them, as "aborted thread" warnings).
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Generator
@@ -62,6 +63,8 @@ class RestoreRequest:
         anisotropic: measure the half-maps' noise per direction cone as well as per shell
             (maps from preferred orientations); ``denoise`` of half-maps only.
         name: the input layer's name (names the result layers).
+        inputs: absolute paths of the files behind the input layers (the result layers carry
+            them, so the writer never saves a result over its input).
     """
 
     task: str
@@ -79,6 +82,7 @@ class RestoreRequest:
     independent_halves: bool = False
     anisotropic: bool = False
     name: str = "map"
+    inputs: tuple[str, ...] = ()
 
     def api_kwargs(self) -> dict[str, Any]:
         """Keywords shared by the three API functions (without the hooks)."""
@@ -200,12 +204,14 @@ def result_layers(outcome: Outcome, *, suffix: str = "") -> list[LayerData]:
       is only the content added beyond the input's Nyquist frequency, which the restored map
       itself shows.
 
-    Every layer's ``metadata["cryofm"]["report"]`` holds the restoration report.
+    Every layer's ``metadata["cryofm"]["report"]`` holds the restoration report, and
+    ``metadata["cryofm"]["inputs"]`` the absolute paths of the input files (the writer refuses them).
     """
     restoration = outcome.restoration
     name = outcome.request.name + (f" {suffix}" if suffix else "")
     report = dict(restoration.report or {})
-    extra = {"report": report, "task": outcome.request.task}
+    inputs = [os.path.realpath(p) for p in outcome.request.inputs]
+    extra = {"report": report, "task": outcome.request.task, "inputs": inputs}
     layers = [
         volume_layer_data(restoration.volume, name=f"{name} restored", extra=extra, colormap="gray"),
     ]
