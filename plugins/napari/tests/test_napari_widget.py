@@ -233,6 +233,32 @@ def test_results_follow_a_rotated_input_and_carry_its_files(qtbot, widget, viewe
     np.testing.assert_allclose(slab.data_to_world((0, 3, 4)), layer.data_to_world((12, 3, 4)), atol=1e-9)
 
 
+def test_a_mask_layer_is_used_checked_and_named_in_the_command(qtbot, widget, viewer, map_32, tiny_prior_path, tmp_path):
+    from cryofm.io import write_map
+
+    z, y, x = np.indices(map_32.shape) - 16
+    write_map(tmp_path / "mask.mrc", map_32.with_data((x**2 + y**2 + z**2 < 10**2).astype(np.float32)))
+    _add(viewer, map_32, "m")
+    _configure(widget, tiny_prior_path, steps=1)
+    _run_and_wait(qtbot, widget, widget.run_button)
+    automatic = np.asarray(viewer.layers["m restored"].data)
+    viewer.open(str(tmp_path / "mask.mrc"), plugin="napari-cryofm")
+    widget.select("m")
+    widget.mask.setCurrentText("mask")
+    assert f"--mask {tmp_path / 'mask.mrc'}" in widget.command.text()
+    start = len(notification_manager.records)
+    _run_and_wait(qtbot, widget, widget.run_button)
+    assert _errors(start) == []
+    masked = viewer.layers["m restored [1]"]
+    assert not np.allclose(np.asarray(masked.data), automatic)  # the noise came from another solvent
+    assert str((tmp_path / "mask.mrc").resolve()) in masked.metadata["cryofm"]["inputs"]
+    _add(viewer, map_32.with_data(np.ones((16, 16, 16), np.float32)), "small mask")
+    widget.select("m")
+    widget.mask.setCurrentText("small mask")
+    widget.run()
+    assert "not on the grid" in _errors(start)[-1]
+
+
 def test_cancel_stops_the_run_promptly(qtbot, widget, viewer, map_32, tiny_prior_path):
     _add(viewer, map_32, "m")
     _configure(widget, tiny_prior_path, steps=400)

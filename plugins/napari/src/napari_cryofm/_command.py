@@ -22,7 +22,8 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
-def command_line(request: RestoreRequest, input_path: str | None, half2_path: str | None = None) -> str:
+def command_line(request: RestoreRequest, input_path: str | None, half2_path: str | None = None,
+                 mask_path: str | None = None) -> str:
     """The shell command that runs `request` on the files behind its layers.
 
     Args:
@@ -30,6 +31,7 @@ def command_line(request: RestoreRequest, input_path: str | None, half2_path: st
         input_path: the map (or half-map 1) file, or None: ``<request.name>.mrc`` is used.
         half2_path: half-map 2's file (None for one map; ``<name>.mrc`` placeholders when
             `request.half2` is set but the path is unknown).
+        mask_path: the mask's file (``--mask``), or None for no mask.
 
     Returns:
         One line, each argument quoted for a POSIX shell.
@@ -48,6 +50,8 @@ def command_line(request: RestoreRequest, input_path: str | None, half2_path: st
         args.append("--independent-halves")
     if request.anisotropic and request.task == "denoise" and (request.half2 is not None or half2_path):
         args.append("--anisotropic")
+    if mask_path:
+        args += ["--mask", mask_path]
     if request.steps is not None:
         args += ["--steps", str(int(request.steps))]
     args += ["--sampler", request.sampler, "--samples", str(int(request.samples))]

@@ -71,6 +71,9 @@ def _xyz(values: Any) -> str:
     return "(" + ", ".join(f"{float(v):g}" for v in values) + ")"
 
 
+NO_MASK = "none (automatic)"
+
+
 def _map_file(path: str | None) -> str | None:
     """`path` if the CLI can read it (an MRC map), else None: a zarr volume or a TIFF must be
     saved as MRC first, and the command then names `<layer name>.mrc`."""
@@ -257,6 +260,10 @@ class RestoreWidget(QWidget):
         mrow.setContentsMargins(0, 0, 0, 0)
         mrow.addWidget(self.model)
         mrow.addWidget(self.model_browse)
+        self.mask = QComboBox()
+        self.mask.setToolTip("Molecular mask on the map's grid (1 = molecule); none: cryofm's automatic mask")
+        self.mask.addItem(NO_MASK, None)
+        sform.addRow("Mask", self.mask)
         sform.addRow("Steps", self.steps)
         sform.addRow("Sampler", self.sampler)
         sform.addRow("Samples", self.samples)
@@ -310,7 +317,7 @@ class RestoreWidget(QWidget):
 
         self.mode.currentIndexChanged.connect(self._on_settings_changed)
         self.task.currentIndexChanged.connect(self._on_settings_changed)
-        for combo in (self.layer1, self.layer2, self.sampler, self.device, self.tilt_axis):
+        for combo in (self.layer1, self.layer2, self.mask, self.sampler, self.device, self.tilt_axis):
             combo.currentIndexChanged.connect(self._update_command)
         for spin in (self.steps, self.samples, self.seed):
             spin.valueChanged.connect(self._update_command)
@@ -380,6 +387,14 @@ class RestoreWidget(QWidget):
             if old in ids:
                 combo.setCurrentIndex(ids.index(old))
             combo.blockSignals(False)
+        old_mask = self.mask.currentData()
+        self.mask.blockSignals(True)
+        self.mask.clear()
+        self.mask.addItem(NO_MASK, None)
+        for name, key in zip(names, ids):
+            self.mask.addItem(name, key)
+        self.mask.setCurrentIndex(ids.index(old_mask) + 1 if old_mask in ids else 0)
+        self.mask.blockSignals(False)
         if select_new and new:
             newest = new[-1]
             half = _half_index(newest)
@@ -494,9 +509,27 @@ class RestoreWidget(QWidget):
                 f"{_xyz(data.origin)} vs {_xyz(half2.origin)} A, x y z); choose the two halves of one "
                 "reconstruction, or align their translate if one header lost its origin"
             )
-        inputs = _input_files(first, *([second] if half2 is not None else []))
+        mask, mask_layer = self._mask_volume(first, box)
+        others = ([second] if half2 is not None else []) + ([mask_layer] if mask_layer is not None else [])
+        inputs = _input_files(first, *others)
         self._result_placement = _placement(first, box)
-        return RestoreRequest(data=data, half2=half2, name=first.name, inputs=inputs, **settings)
+        return RestoreRequest(data=data, half2=half2, name=first.name, mask=mask, inputs=inputs, **settings)
+
+    def _mask_volume(self, first: Any, box: Box | None) -> tuple[Any, Any]:
+        """(the chosen mask as a `Volume` cut like the map, its layer), or (None, None)."""
+        from cryofm.errors import CryofmInputError
+
+        if self.mask.currentData() is None:
+            return None, None
+        layer = self._layer(self.mask)
+        if layer is first:
+            raise CryofmInputError(f"the mask is the map itself ({first.name!r}); choose a mask layer or 'none'")
+        if tuple(layer.data.shape) != tuple(first.data.shape):
+            raise CryofmInputError(
+                f"mask {layer.name!r} {tuple(layer.data.shape)} is not on the grid of {first.name!r} "
+                f"{tuple(first.data.shape)}; choose a mask made for this map, or 'none'"
+            )
+        return layer_volume(layer, box), layer
 
     # ------------------------------------------------------------------ command line
     def _update_command(self, *_: Any) -> None:
@@ -513,8 +546,13 @@ class RestoreWidget(QWidget):
         from cryofm.io.volume import Volume
 
         placeholder = Volume(np.zeros((1, 1, 1), np.float32), voxel_size=1.0)
+        mask_name = self.mask.currentText() if self.mask.currentData() is not None else None
+        mask_path = None
+        if mask_name:
+            layer = self.viewer.layers[mask_name] if mask_name in self.viewer.layers else None
+            mask_path = (_map_file(layer_source_path(layer)) if layer is not None else None) or f"{mask_name}.mrc"
         request = RestoreRequest(data=placeholder, name=name, **settings)
-        self.command.setText(command_line(request, path1, path2))
+        self.command.setText(command_line(request, path1, path2, mask_path))
         self.command.setCursorPosition(0)
 
     def copy_command(self) -> str:

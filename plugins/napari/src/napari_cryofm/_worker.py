@@ -63,6 +63,8 @@ class RestoreRequest:
         anisotropic: measure the half-maps' noise per direction cone as well as per shell
             (maps from preferred orientations); ``denoise`` of half-maps only.
         name: the input layer's name (names the result layers).
+        mask: a soft molecular mask on the input's grid (1 = molecule; the solvent outside it
+            gives a single map's noise), or None for cryofm's automatic mask.
         inputs: absolute paths of the files behind the input layers (the result layers carry
             them, so the writer never saves a result over its input).
     """
@@ -82,6 +84,7 @@ class RestoreRequest:
     independent_halves: bool = False
     anisotropic: bool = False
     name: str = "map"
+    mask: Volume | None = None
     inputs: tuple[str, ...] = ()
 
     def api_kwargs(self) -> dict[str, Any]:
@@ -93,6 +96,7 @@ class RestoreRequest:
             "device": self.device,
             "seed": self.seed,
             "prior": self.model or None,
+            "mask": self.mask,
         }
 
     def run(self, progress: Any = None, cancel: Any = None) -> Any:
