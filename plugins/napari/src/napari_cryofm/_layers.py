@@ -26,6 +26,7 @@ __all__ = [
     "volume_layer_data",
     "layer_volume",
     "layer_source_path",
+    "angstrom_factors",
     "slab_box",
     "box_from_corners",
 ]
@@ -177,6 +178,18 @@ def layer_volume(layer: Any, box: Box | None = None) -> Volume:
     return Volume(array, voxel_size=voxel_size, origin=origin, metadata={"name": name, **meta})
 
 
+def angstrom_factors(units: Any, ndim: int) -> list[float | None]:
+    """Angstrom per unit for the last `ndim` of napari's layer `units` (pint units); None for the
+    pixel (napari's default), a non-length unit or none given."""
+    out: list[float | None] = []
+    for unit in (tuple(units or ())[-ndim:] or (None,) * ndim):
+        try:
+            out.append(float((1 * unit).to("angstrom").magnitude))
+        except Exception:  # pixel, None or a non-length unit: nothing to convert with
+            out.append(None)
+    return out
+
+
 def _angstrom_per_unit(layer: Any, name: str, has_voxel_size: bool) -> np.ndarray:
     """Angstrom per world unit on each array axis (z, y, x) of a layer.
 
@@ -185,13 +198,7 @@ def _angstrom_per_unit(layer: Any, name: str, has_voxel_size: bool) -> np.ndarra
     them, set it), except where nothing says so: a layer of scale 1 px that did not come from a
     map file, whose voxel size is then unknown and refused rather than guessed.
     """
-    units = tuple(getattr(layer, "units", None) or ())[-3:] or (None,) * 3
-    factors = []
-    for unit in units:
-        try:
-            factors.append(float((1 * unit).to("angstrom").magnitude))
-        except Exception:  # pixel (napari's default), None or a non-length unit: no conversion
-            factors.append(None)
+    factors = angstrom_factors(getattr(layer, "units", None), 3)
     if None in factors:
         scale = np.asarray(layer.scale, dtype=np.float64)[-3:]
         if not has_voxel_size and np.allclose(scale, 1.0):
