@@ -79,6 +79,7 @@ def test_wrong_layer_choices_notify_instead_of_crashing(widget, viewer, small_vo
     widget.run()
     assert "same layer" in _errors(start)[-1]
     assert len(_errors(start)) == 4
+    assert widget.status.text().startswith("not started: half 1 and half 2 are the same layer")
     assert widget.worker is None and widget.run_button.isEnabled()
     assert [layer.name for layer in viewer.layers] == ["flat", "h1", "h2"]
 

@@ -14,6 +14,7 @@ the crop offset times the voxel size, so the result overlays the input.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -212,7 +213,7 @@ class RestoreWidget(QWidget):
         self.tilt_min = QDoubleSpinBox()
         self.tilt_max = QDoubleSpinBox()
         for spin, value in ((self.tilt_min, -60.0), (self.tilt_max, 60.0)):
-            spin.setRange(-90.0, 90.0)
+            spin.setRange(-89.9, 89.9)  # the API takes tilts strictly inside (-90, 90)
             spin.setDecimals(1)
             spin.setSingleStep(5.0)
             spin.setSuffix(" °")
@@ -435,7 +436,7 @@ class RestoreWidget(QWidget):
             "samples": self.samples.value(),
             "device": self.device.currentText(),
             "seed": self.seed.value(),
-            "model": self.model.text().strip() or None,
+            "model": os.path.expanduser(self.model.text().strip()) or None,
             "tilt_range": (self.tilt_min.value(), self.tilt_max.value()),
             "tilt_axis": self.tilt_axis.currentText(),
             "factor": self.factor.value(),
@@ -580,6 +581,7 @@ class RestoreWidget(QWidget):
             request = self.build_request(preview=preview)
         except Exception as exc:  # bad choices (CryofmInputError) or an odd layer: say so, no traceback
             show_error(f"cryofm: {exc}")
+            self.status.setText(f"not started: {exc}")  # not the last run's "done"
             return
         from napari.qt.threading import thread_worker
 
