@@ -62,6 +62,22 @@ def test_new_maps_and_half_map_pairs_are_selected(widget, viewer, small_volume):
     assert widget.layer2.isVisibleTo(widget)
 
 
+def test_emdb_and_relion_half_maps_pair_by_name_and_a_mask_is_offered_as_mask(widget, viewer, small_volume):
+    _add(viewer, small_volume, "run_half1_class001_unfil")
+    _add(viewer, small_volume, "emd_3488_half_map_1")
+    _add(viewer, small_volume, "emd_3488_half_map_2")
+    assert (widget.mode.currentText(), widget.layer1.currentText(), widget.layer2.currentText()) == (
+        "half-maps", "emd_3488_half_map_1", "emd_3488_half_map_2")
+    _add(viewer, small_volume, "run_half2_class001_unfil")  # pairs with its own half 1, not EMDB's
+    assert (widget.layer1.currentText(), widget.layer2.currentText()) == (
+        "run_half1_class001_unfil", "run_half2_class001_unfil")
+    _add(viewer, small_volume, "emd_3488_msk_1")  # not named a mask: the new map is chosen
+    assert (widget.mode.currentText(), widget.layer1.currentText()) == ("map", "emd_3488_msk_1")
+    _add(viewer, small_volume, "MaskCreate job012 mask")
+    assert widget.layer1.currentText() == "emd_3488_msk_1" and widget.mask.currentText() == "MaskCreate job012 mask"
+    assert "--mask" in widget.command.text()
+
+
 def test_wrong_layer_choices_notify_instead_of_crashing(widget, viewer, small_volume, qtbot):
     start = len(notification_manager.records)
     widget.run()  # nothing open

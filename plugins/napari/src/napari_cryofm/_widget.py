@@ -15,6 +15,7 @@ the crop offset times the voxel size, so the result overlays the input.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from typing import Any
 
@@ -125,10 +126,28 @@ def _image_layers(viewer: Any) -> list[Any]:
     return [layer for layer in viewer.layers if isinstance(layer, Image)]
 
 
+#: a half-map's number in its name: EMDB's `emd_1234_half_map_1`, RELION's `run_half1_class001_unfil`
+_HALF_NAME = re.compile(r"half[ _-]?(?:map[ _-]?)?([12])(?!\d)", re.IGNORECASE)
+
+
 def _half_index(layer: Any) -> int | None:
+    """1 or 2 for a half-map: marked in the metadata (the sample's), else named as EMDB and RELION
+    name them; None otherwise."""
     meta = (getattr(layer, "metadata", {}) or {}).get(META_KEY) or {}
     half = meta.get("half")
-    return int(half) if half in (1, 2) else None
+    if half in (1, 2):
+        return int(half)
+    match = _HALF_NAME.search(str(getattr(layer, "name", "")))
+    return int(match.group(1)) if match else None
+
+
+def _half_stem(layer: Any) -> str:
+    """The name without its half-map number: the two halves of one reconstruction share it."""
+    return _HALF_NAME.sub("half", str(getattr(layer, "name", "")))
+
+
+def _looks_like_mask(layer: Any) -> bool:
+    return "mask" in str(getattr(layer, "name", "")).lower()
 
 
 def _is_result(layer: Any) -> bool:
@@ -400,7 +419,11 @@ class RestoreWidget(QWidget):
             newest = new[-1]
             half = _half_index(newest)
             partners = [layer for layer in layers if half and _half_index(layer) == 3 - half]
-            if partners:  # a half-map whose other half is open: choose the pair
+            same = [layer for layer in partners if _half_stem(layer) == _half_stem(newest)]
+            partners = same or partners  # the other half of the same reconstruction first
+            if _looks_like_mask(newest) and not _is_result(newest):  # offered as the mask, not the map
+                self.mask.setCurrentIndex(ids.index(id(newest)) + 1)
+            elif partners:  # a half-map whose other half is open: choose the pair
                 pair = {half: newest.name, 3 - half: partners[-1].name}
                 self.mode.setCurrentIndex(MODES.index("half-maps"))
                 self.layer1.setCurrentIndex(names.index(pair[1]))
