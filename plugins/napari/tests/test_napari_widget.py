@@ -288,7 +288,7 @@ def test_cancel_stops_the_run_promptly(qtbot, widget, viewer, map_32, tiny_prior
     qtbot.waitUntil(lambda: widget.worker is None, timeout=15_000)
     assert time.perf_counter() - t0 < 10
     assert widget.last_outcome.cancelled
-    assert widget.status.text() == "cancelled"
+    assert widget.status.text() == "cancelled" and widget.progress.value() == 0
     assert [l.name for l in viewer.layers] == ["m"]
     assert max(seen) < widget.progress.maximum()
     assert not any(t.name == "cryofm-restore" and t.is_alive() for t in threading.enumerate())

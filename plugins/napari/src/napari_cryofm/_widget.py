@@ -660,6 +660,7 @@ class RestoreWidget(QWidget):
     def _on_returned(self, outcome: Outcome) -> None:
         self.last_outcome = outcome
         if outcome.cancelled:
+            self.progress.setValue(0)  # not a half-full bar for a run that made nothing
             self.status.setText("cancelled")
             show_info("cryofm: restoration cancelled")
             return
