@@ -177,6 +177,10 @@ def test_denoise_a_relion_postprocess_star(tmp_path, capsys, model):
     report = json.loads(out.with_suffix(".json").read_text())
     assert report["inputs_files"] == [h1, h2, mask, str(star)]
     assert report["inputs"]["half2"] is not None  # restored from the pair, not from one map
+    code, _, err = _run(capsys, "denoise", str(star.parent), "--model", model, "--steps", "1", "--device", "cpu",
+                        "--force")  # the job folder works as its postprocess.star
+    assert code == 0, err
+    assert json.loads(out.with_suffix(".json").read_text())["inputs_files"][-1] == str(star)
     star.write_text(star.read_text().replace("1.5", "1.1"))  # PostProcess run with --angpix 1.1
     code, _, err = _run(capsys, "denoise", str(star), "--model", model, "--steps", "1", "--device", "cpu", "--force")
     assert code == 0, err

@@ -112,7 +112,8 @@ def _resolve_inputs(maps: tuple[str, ...], mask: str | None, allow_pair: bool, a
         raise click.UsageError(f"too many maps: {' '.join(maps)}")
     paths = [Path(m) for m in maps]
     mask_path = Path(mask) if mask else None
-    if allow_star and len(paths) == 1 and paths[0].suffix.lower() == ".star":
+    if allow_star and len(paths) == 1 and (paths[0].suffix.lower() == ".star" or paths[0].is_dir()):
+        # a STAR file, or a PostProcess / Refine3D job folder holding one
         from cryofm.io.star import resolve_relion_star
 
         relion = resolve_relion_star(paths[0])
