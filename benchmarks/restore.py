@@ -156,8 +156,9 @@ def main() -> None:
     for s in samplers:
         mine = {k.split()[1]: v for k, v in result["seconds"].items() if k.split()[0] == s}
         per_task = ", ".join(f"{task} {np.mean(v):.1f}" for task, v in mine.items())
+        medians = ", ".join(f"{task} {np.median(v):.1f}" for task, v in mine.items())
         print(f"seconds per map ({s}): {np.mean(np.concatenate(list(mine.values()))):.1f} ({per_task}; 64^3 box; "
-              f"CPU cores: {os.cpu_count()})")
+              f"CPU cores: {os.cpu_count()}); median {medians} (a shared machine's stalls move the mean)")
     print(f"peak memory (maxrss): {peak_mb:.0f} MB")
     try:
         import torch
