@@ -106,7 +106,7 @@ def test_half_maps_placed_differently_are_refused(widget, viewer, small_volume):
     _add(viewer, small_volume.with_data(small_volume.data, origin=np.asarray(small_volume.origin) + 100.0), "h2", half=2)
     widget.select("h1", "h2")
     widget.run()
-    assert "placed differently" in _errors(start)[-1] and widget.worker is None
+    assert "different origins" in _errors(start)[-1] and widget.worker is None
 
 
 def test_removing_the_dock_cancels_a_running_restoration(widget):

@@ -69,27 +69,15 @@ def dock_restore_widget_later(viewer: Any) -> None:
     QTimer.singleShot(0, dock)
 
 
-def _xyz(values: Any) -> str:
-    return "(" + ", ".join(f"{float(v):g}" for v in values) + ")"
-
-
 NO_MASK = "none (automatic)"
 
 
 def _map_file(path: str | None) -> str | None:
     """`path` if the CLI can read it (an MRC map), else None: a zarr volume or a TIFF must be
     saved as MRC first, and the command then names `<layer name>.mrc`."""
-    from pathlib import Path
+    from napari_cryofm._reader import MAP_ENDINGS
 
-    from cryofm.io.mrc import split_map_suffix
-
-    if not path:
-        return None
-    try:
-        split_map_suffix(Path(path))
-    except Exception:  # not an ending the CLI reads
-        return None
-    return path
+    return path if path and path.lower().endswith(MAP_ENDINGS) else None
 
 
 def _input_files(*layers: Any) -> tuple[str, ...]:
@@ -398,23 +386,15 @@ class RestoreWidget(QWidget):
         new = [layer for layer in layers if id(layer) not in self._known_layers]
         self._known_layers = {id(layer) for layer in layers}
         ids = [id(layer) for layer in layers]
-        for combo in (self.layer1, self.layer2):
+        for combo, first in ((self.layer1, []), (self.layer2, []), (self.mask, [NO_MASK])):
             old = combo.currentData()  # follow the chosen layer through renames and moves
             combo.blockSignals(True)
             combo.clear()
-            for name, key in zip(names, ids):
+            for name, key in [(text, None) for text in first] + list(zip(names, ids)):
                 combo.addItem(name, key)
             if old in ids:
-                combo.setCurrentIndex(ids.index(old))
+                combo.setCurrentIndex(ids.index(old) + len(first))
             combo.blockSignals(False)
-        old_mask = self.mask.currentData()
-        self.mask.blockSignals(True)
-        self.mask.clear()
-        self.mask.addItem(NO_MASK, None)
-        for name, key in zip(names, ids):
-            self.mask.addItem(name, key)
-        self.mask.setCurrentIndex(ids.index(old_mask) + 1 if old_mask in ids else 0)
-        self.mask.blockSignals(False)
         if select_new and new:
             newest = new[-1]
             half = _half_index(newest)
@@ -526,13 +506,10 @@ class RestoreWidget(QWidget):
                 )
             half2 = layer_volume(second, box)
         data = layer_volume(first, box)
-        tolerance = 1e-3 * float(np.min(data.voxel_size))
-        if half2 is not None and not np.allclose(data.origin, half2.origin, rtol=0, atol=tolerance):
-            raise CryofmInputError(
-                f"half-maps {first.name!r} and {second.name!r} are placed differently (origin "
-                f"{_xyz(data.origin)} vs {_xyz(half2.origin)} A, x y z); choose the two halves of one "
-                "reconstruction, or align their translate if one header lost its origin"
-            )
+        if half2 is not None:  # the API's own check, before the run starts
+            from cryofm.restore._inputs import check_same_grid
+
+            check_same_grid(data, half2, (f"half-map {first.name!r}", f"half-map {second.name!r}"))
         mask, mask_layer = self._mask_volume(first, box)
         others = ([second] if half2 is not None else []) + ([mask_layer] if mask_layer is not None else [])
         inputs = _input_files(first, *others)
