@@ -24,7 +24,7 @@ from cryofm.errors import CryofmInputError
 from cryofm.prior.normalize import NORMALIZATIONS, NormStats
 from cryofm.prior.unet import UNetConfig, VelocityNet
 
-__all__ = ["ModelConfig", "Prior", "load_prior", "analytic_error_power", "MODEL_CONFIGS", "ERROR_POWER_SHELLS"]
+__all__ = ["ModelConfig", "Prior", "load_prior", "torch_device", "analytic_error_power", "MODEL_CONFIGS", "ERROR_POWER_SHELLS"]
 
 ERROR_POWER_SHELLS = 32  # shells 0..31 of a 64^3 box
 
@@ -283,8 +283,9 @@ class Prior:
         return prior.to(device)
 
 
-def _device(device: str | torch.device) -> torch.device:
-    """A usable torch device from "auto", "cpu", "cuda", "cuda:N" (or a torch.device)."""
+def torch_device(device: str | torch.device) -> torch.device:
+    """A usable torch device from "auto", "cpu", "cuda", "cuda:N" (or a torch.device): the one
+    check of a device argument, for loading a prior, restoring and training."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -297,7 +298,8 @@ def _device(device: str | torch.device) -> torch.device:
     if dev.type != "cuda":
         raise CryofmInputError(f"device {device!r} is not supported; pass 'cpu', 'cuda' or 'auto'")
     if not torch.cuda.is_available():
-        raise CryofmInputError(f"device {device!r} requested but no CUDA GPU is visible; use device 'cpu' or 'auto'")
+        raise CryofmInputError(f"device {device!r} requested but no CUDA GPU is visible; use the CPU "
+                               "(--device cpu or auto; device='cpu' in Python)")
     if dev.index is not None and dev.index >= torch.cuda.device_count():
         raise CryofmInputError(f"device {device!r}: only {torch.cuda.device_count()} CUDA GPU(s) visible; "
                                f"pick an index below that")
@@ -318,5 +320,5 @@ def load_prior(path: str | os.PathLike | None = None, *, device: str | torch.dev
                     "the shipped weights cryofm/prior/weights/default.safetensors are missing from this "
                     "installation; reinstall cryofm or pass a weights path"
                 )
-            return Prior.load(p, device=_device(device))
-    return Prior.load(path, device=_device(device))
+            return Prior.load(p, device=torch_device(device))
+    return Prior.load(path, device=torch_device(device))

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from cryofm.errors import CryofmInputError
-from cryofm.io.volume import Volume
+from cryofm.io.volume import Volume, _plain
 
 __all__ = ["MIN_BOX", "as_count", "as_volume", "check_pair", "check_same_grid", "check_mask_values", "resolve_device"]
 
@@ -65,15 +65,11 @@ def check_same_grid(a: Volume, b: Volume, what: tuple[str, str] = ("first map", 
         raise CryofmInputError(f"{na} and {nb} have different boxes {a.shape} and {b.shape} (z y x); "
                                "put both on one grid (resample or crop one onto the other's)")
     if not np.allclose(a.voxel_size, b.voxel_size, rtol=1e-4):
-        raise CryofmInputError(f"{na} and {nb} have different voxel sizes {_xyz(a.voxel_size)} and {_xyz(b.voxel_size)} A; "
+        raise CryofmInputError(f"{na} and {nb} have different voxel sizes {_plain(a.voxel_size)} and {_plain(b.voxel_size)} A; "
                                "put both on one grid (resample one onto the other's)")
     if origin and not np.allclose(a.origin, b.origin, rtol=0.0, atol=0.01 * float(a.voxel_size.min())):
-        raise CryofmInputError(f"{na} and {nb} have different origins {_xyz(a.origin)} and {_xyz(b.origin)} A, "
+        raise CryofmInputError(f"{na} and {nb} have different origins {_plain(a.origin)} and {_plain(b.origin)} A, "
                                "so their voxels sit in different places; put both on one grid (or fix the header)")
-
-
-def _xyz(values) -> str:
-    return "(" + ", ".join(f"{float(v):.6g}" for v in values) + ")"
 
 
 def check_pair(half1: Volume, half2: Volume, *, origin: bool = True) -> None:
@@ -107,14 +103,8 @@ def as_count(value: Any, name: str, minimum: int) -> int:
 
 
 def resolve_device(device: Any) -> str:
-    """"auto" -> "cuda" when available, else "cpu"; "cuda" without a GPU is an input error."""
-    import torch
+    """The device name to restore on: "auto" -> "cuda" when available, else "cpu"; an unusable
+    device is an input error (`cryofm.prior.prior.torch_device`)."""
+    from cryofm.prior.prior import torch_device
 
-    name = str(device)
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise CryofmInputError(f"device {name!r} asked for, but no CUDA GPU is available; use the CPU (--device cpu or auto)")
-    if not (name == "cpu" or name.startswith("cuda")):
-        raise CryofmInputError(f"device must be 'auto', 'cpu' or 'cuda', got {name!r}")
-    return name
+    return str(torch_device(device))

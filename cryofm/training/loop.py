@@ -29,6 +29,7 @@ from cryofm.datasets.store import SPLIT_TRAIN, SPLIT_VALIDATION, PatchStore
 from cryofm.errors import CryofmInputError
 from cryofm.fourier import radial_frequency
 from cryofm.prior.normalize import standardize
+from cryofm.prior.prior import torch_device
 from cryofm.prior.unet import VelocityNet, is_conditioning_key
 from cryofm.progress import progress_bar
 from cryofm.training.augment import apply_symmetry, cube_symmetries, random_crop
@@ -55,14 +56,6 @@ class TrainResult:
     seconds: float
     stopped_by: str  # "max_steps" | "stop_at" | "max_minutes"
     initial_val_loss: float | None = None  # validation loss before the first step (fresh runs)
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise CryofmInputError("device cuda requested but no CUDA GPU is visible; use --device cpu")
-    return torch.device(name)
 
 
 def _config_path(cfg: TrainConfig):
@@ -251,7 +244,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, device: str | None = None, 
     Raises:
         CryofmInputError: the run folder holds an earlier run and neither `resume` nor `force` is set.
     """
-    dev = _device(device or cfg.device)
+    dev = torch_device(device or cfg.device)
     info = setup_distributed(dev.type)
     if info.enabled and dev.type == "cuda":
         dev = torch.device("cuda", info.local_rank)
