@@ -1,6 +1,15 @@
-"""Shared fixtures: small maps on disk with a known, anisotropic geometry."""
+"""Shared fixtures: small maps on disk with a known, anisotropic geometry.
+
+Without a display (no X server, no Wayland, and no Xvfb for pytest-xvfb to start) Qt would abort
+the whole run; there the widget tests run on Qt's offscreen platform and the `gui` tests, which
+need OpenGL, are skipped with the reason.  `.ci/run` sets CRYOFM_REQUIRE_DISPLAY=1 so that CI
+fails rather than skips them.
+"""
 
 from __future__ import annotations
+
+import os
+import sys
 
 import numpy as np
 import pytest
@@ -8,6 +17,27 @@ import pytest
 from cryofm.io import Volume, write_map
 
 from napari_cryofm_test_geometry import ORIGIN_XYZ, VOXEL_SIZE_XYZ
+
+
+def _has_display() -> bool:
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """After pytest-xvfb had its chance to start Xvfb (pytest_configure) and before any QApplication."""
+    if _has_display() or os.environ.get("QT_QPA_PLATFORM"):
+        return
+    if os.environ.get("CRYOFM_REQUIRE_DISPLAY") == "1":
+        raise pytest.UsageError("no display for napari's GUI tests and CRYOFM_REQUIRE_DISPLAY=1: install Xvfb "
+                                "(Debian: apt install xvfb) so that pytest-xvfb can start one")
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    skip = pytest.mark.skip(reason="no display: install Xvfb (Debian: apt install xvfb; pytest-xvfb starts it) "
+                                   "or run .ci/run to run napari's window tests")
+    for item in items:
+        if item.get_closest_marker("gui") is not None:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session", autouse=True)
