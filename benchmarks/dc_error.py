@@ -45,8 +45,8 @@ def main(argv=None) -> None:
     seen: list[tuple[float, np.ndarray]] = []
     velocity = prior.velocity
 
-    def recording(x, t):
-        v = velocity(x, t)
+    def recording(x, t, **kwargs):  # the samplers ask for refine=False (the network alone)
+        v = velocity(x, t, **kwargs)
         seen.append((float(t[0]), (x - t.view(-1, 1, 1, 1, 1) * v)[0, 0].double().numpy()))
         return v
 

@@ -10,6 +10,7 @@ their radially averaged power spectrum beside the training data's.
     python benchmarks/prior_quality.py                       # shipped weights
     python benchmarks/prior_quality.py --model runs/default  # latest checkpoint's EMA weights
     python benchmarks/prior_quality.py --maps data/emd_2566_crop/2566_3J6B_9.mrc ...  # other real maps
+    python benchmarks/prior_quality.py --network-only        # x_hat without the SURE refinement
 """
 
 from __future__ import annotations
@@ -114,6 +115,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None, help="also write the results as JSON here")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--network-only", action="store_true",
+                    help="x_hat of the network alone, without the per-shell SURE refinement (cryofm.prior.sure)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -121,6 +124,7 @@ def main(argv=None) -> int:
 
     t0 = time.time()
     prior = load_any(args.model)
+    prior.refine = not args.network_only
     sets = {}
     store = Path(args.store)
     if store.exists() and args.patches > 0:
@@ -134,7 +138,8 @@ def main(argv=None) -> int:
         results[name] = mse_ratio(prior, x, seed=args.seed, draws=args.draws)
         counts[name] = f"{len(x)}x{args.draws}"
     steps = prior.metadata.get("trained_steps", "?")
-    print(f"MSE(x_hat) / MSE(oracle Wiener), model {args.model or 'shipped'} ({steps} steps); "
+    what = "the network alone" if args.network_only else "network + per-shell SURE refinement"
+    print(f"MSE(x_hat) / MSE(oracle Wiener), model {args.model or 'shipped'} ({steps} steps), {what}; "
           f"n = patches x noise draws\n")
     print(table(results, counts))
     if args.json:

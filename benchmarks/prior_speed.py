@@ -33,9 +33,9 @@ def conv_profile(prior, x: torch.Tensor) -> None:
     """Print the self CPU time of the convolutions in one forward pass, per input feature-map side."""
     from torch.profiler import ProfilerActivity, profile
 
-    prior.velocity(x, 0.5)  # warm-up
+    prior.velocity(x, 0.5, refine=False)  # warm-up
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
-        prior.velocity(x, 0.5)
+        prior.velocity(x, 0.5, refine=False)
     events = prof.key_averages(group_by_input_shape=True)
     total = sum(e.self_cpu_time_total for e in events)
     per_side: dict[int, float] = {}
@@ -73,8 +73,11 @@ def main(argv=None) -> int:
           f"divisor {prior.divisor}; torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     x = torch.randn(1, 1, 64, 64, 64)
-    best, med = timed(lambda: prior.velocity(x, 0.5), args.repeats)
+    best, med = timed(lambda: prior.velocity(x, 0.5, refine=False), args.repeats)
     print(f"CPU forward 64^3, batch 1: best {best * 1000:.0f} ms, median {med * 1000:.0f} ms")
+    best, med = timed(lambda: prior.velocity(x, 0.5), args.repeats)
+    print(f"CPU velocity 64^3 with the SURE refinement (two forward passes), batch 1: best {best * 1000:.0f} ms, "
+          f"median {med * 1000:.0f} ms")
     if args.profile:
         conv_profile(prior, x)
     if torch.cuda.is_available():
@@ -83,11 +86,18 @@ def main(argv=None) -> int:
 
         def gpu():
             with torch.autocast("cuda", dtype=torch.bfloat16):
-                p.velocity(xg, 0.5)
+                p.velocity(xg, 0.5, refine=False)
+            torch.cuda.synchronize()
+
+        def gpu_refined():
+            p.velocity(xg, 0.5)
             torch.cuda.synchronize()
 
         best, med = timed(gpu, args.repeats * 4)
         print(f"GPU ({torch.cuda.get_device_name()}) forward 64^3 bf16, batch 1: best {best * 1000:.1f} ms, "
+              f"median {med * 1000:.1f} ms")
+        best, med = timed(gpu_refined, args.repeats * 4)
+        print(f"GPU velocity 64^3 with the SURE refinement, float32, batch 1: best {best * 1000:.1f} ms, "
               f"median {med * 1000:.1f} ms")
         prior.to("cpu")
     else:

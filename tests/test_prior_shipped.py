@@ -1,6 +1,7 @@
 """The shipped weights: load offline, honour the contract, beat the oracle Wiener filter on
-simulated maps of models outside the corpus and on the real EMD-3488 map, and do not regress on
-EMD-5168, where they do not yet beat it (see the model card)."""
+simulated maps of models outside the corpus and on the real EMD-3488 and EMD-5168 maps.  On
+EMD-5168 (6.6 A, a filament that fills its box) the network alone does not (see the model card):
+the per-shell SURE refinement of `velocity` (cryofm.prior.sure) is what brings it below 1."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from cryofm.prior._quality import map_patches, mse_ratio
 
 # bounds with a margin over what the shipped weights measure (cryofm/prior/weights/MODEL_CARD.md)
 SIMULATED_LIMIT = 0.7  # measured 0.15-0.45 on held-out entries (model card)
-EMD_5168_LIMIT_T08 = 1.6  # measured 1.36 (2 crops x 2 draws, t = 0.8): a regression bound only
+EMD_5168_NETWORK_LIMIT_T08 = 1.6  # the network alone: 1.36 (2 crops x 2 draws, t = 0.8), a regression bound
 
 
 @pytest.fixture(scope="module")
@@ -73,11 +74,19 @@ def test_shipped_beats_oracle_wiener_on_a_real_map(shipped, data_dir):
 
 
 @pytest.mark.slow
-def test_shipped_on_emd_5168_regression(shipped, data_dir):
-    # the 6.6 A F-actin map is still harder than the spectrum (see the model card): bound regressions
+def test_shipped_beats_oracle_wiener_on_the_6_6_A_filament(shipped, data_dir):
+    # the same target on EMD-5168, whose spectrum is unlike any training patch; the refinement's
+    # SURE sees from x_t alone where the network invents detail the map does not have
     x = map_patches(data_dir / "emd_5168" / "emd_5168.map", count=1)
-    res = mse_ratio(shipped, x, times=(0.8,), seed=0)
-    assert res.ratio[0] < EMD_5168_LIMIT_T08, res
+    res = mse_ratio(shipped, x, times=(0.2, 0.4, 0.6, 0.8), seed=0)
+    assert res.ratio[0] <= 1.0 and all(r < 1.0 for r in res.ratio[1:]), res
+    shipped.refine = False
+    try:
+        alone = mse_ratio(shipped, x, times=(0.4, 0.8), seed=0)
+    finally:
+        shipped.refine = True
+    assert res.ratio[1] < alone.ratio[0] and res.ratio[3] < alone.ratio[1]  # the refinement helps
+    assert alone.ratio[1] < EMD_5168_NETWORK_LIMIT_T08, alone
 
 
 def test_inference_layout_matches_the_differentiable_path():

@@ -22,6 +22,7 @@ import torch
 
 from cryofm.errors import CryofmInputError
 from cryofm.prior.normalize import NORMALIZATIONS, NormStats
+from cryofm.prior.sure import sure_let
 from cryofm.prior.unet import UNetConfig, VelocityNet
 
 __all__ = ["ModelConfig", "Prior", "load_prior", "torch_device", "analytic_error_power", "MODEL_CONFIGS", "ERROR_POWER_SHELLS"]
@@ -105,6 +106,9 @@ class Prior:
     """The generative prior: a velocity field over standardised 1.5 A density patches.
 
     Flow convention: x_t = (1 - t) x + t e, t = 1 is noise, v = e - x, x_hat = x_t - t v.
+
+    `velocity` refines the network's x_hat per Fourier shell by SURE (`cryofm.prior.sure`) unless
+    `refine` (attribute, or the keyword) is False; the restoration samplers use the network alone.
     """
 
     def __init__(self, net: VelocityNet, config: ModelConfig, *, error_power_t: torch.Tensor | None = None,
@@ -113,6 +117,8 @@ class Prior:
         # as `fps` does to back-propagate its data misfit through the network.
         self.net = net.eval().requires_grad_(False)
         self.config = config
+        # velocity()'s default: refine the network's x_hat by per-shell SURE (cryofm.prior.sure)
+        self.refine = True
         self.metadata = dict(metadata or {})
         if error_power_t is None:
             ts = torch.linspace(0.0, 1.0, 21)
@@ -136,8 +142,12 @@ class Prior:
     def device(self) -> torch.device:
         return next(self.net.parameters()).device
 
-    def velocity(self, x: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
+    def velocity(self, x: torch.Tensor, t: torch.Tensor | float, *, refine: bool | None = None) -> torch.Tensor:
         """v(x_t, t): x float32 [B, 1, D, H, W] (D, H, W multiples of `divisor`), t [B] in [0, 1].
+
+        With `refine` (default: the prior's `refine` attribute, True) the network's one-step
+        estimate is refined shell by shell by Stein's unbiased risk estimate (`cryofm.prior.sure`;
+        one more network call) for `x_t` on the flow path; `refine=False` is the network alone.
 
         Returns:
             float32 [B, 1, D, H, W] on x's device.
@@ -158,12 +168,23 @@ class Prior:
                 f"multiple of prior.divisor"
             )
         tt = _as_time(t, x.shape[0], x.device)
-        return self.net(x.float(), tt).float()
+        x = x.float()
+        v = self.net(x, tt).float()
+        if not (self.refine if refine is None else refine):
+            return v
+        t5 = tt[:, None, None, None, None]
 
-    def x_hat(self, x_t: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
+        def network(z: torch.Tensor) -> torch.Tensor:
+            return z - t5 * self.net(z, tt).float()
+
+        x_hat = sure_let(network, x, tt, x - t5 * v)
+        # v = (x_t - x_hat) / t; where t = 0 the refinement is off and v the network's
+        return torch.where(t5 > 0, (x - x_hat) / t5.clamp_min(1e-12), v)
+
+    def x_hat(self, x_t: torch.Tensor, t: torch.Tensor | float, *, refine: bool | None = None) -> torch.Tensor:
         """One-step estimate of the clean patch, `x_t - t v(x_t, t)` [B, 1, D, H, W]."""
         tt = _as_time(t, x_t.shape[0], x_t.device)
-        return x_t - tt[:, None, None, None, None] * self.velocity(x_t, tt)
+        return x_t - tt[:, None, None, None, None] * self.velocity(x_t, tt, refine=refine)
 
     def normalize(self, array: Any, stats: NormStats | None = None) -> tuple[Any, NormStats]:
         """Normalise with the config's function (standardize); returns (normalized, stats)."""

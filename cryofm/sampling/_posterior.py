@@ -10,7 +10,7 @@ import torch
 
 from cryofm.fourier import expand_shells, resample_shells
 
-__all__ = ["PosteriorResult", "error_power_grid", "check_grid", "summarize"]
+__all__ = ["PosteriorResult", "error_power_grid", "check_grid", "summarize", "network_velocity"]
 
 ERROR_POWER_BOX = 64  # prior.error_power(t) is measured on 64^3 boxes (shells 0..31)
 
@@ -25,6 +25,17 @@ class PosteriorResult:
 
     mean: torch.Tensor
     std: torch.Tensor | None
+
+
+def network_velocity(prior, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """The velocity of the network alone: `prior.velocity(x, t, refine=False)` for a prior with SURE
+    refinement (`cryofm.prior.sure`), whose noise model (white noise of power t^2 in x_t) the
+    samplers' inputs need not follow (a deterministic flow feeds noise-free x_t); `prior.velocity`
+    for any other object with the contract.  The error table `prior.error_power` is measured for
+    this velocity too."""
+    if getattr(prior, "refine", None) is not None:
+        return prior.velocity(x, t, refine=False)
+    return prior.velocity(x, t)
 
 
 def check_grid(grid: torch.Tensor) -> torch.Tensor:

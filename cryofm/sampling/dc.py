@@ -32,7 +32,7 @@ from typing import Callable
 import torch
 
 from cryofm.fourier import expand_shells, shell_sum
-from cryofm.sampling._posterior import PosteriorResult, check_grid, error_power_grid, summarize
+from cryofm.sampling._posterior import PosteriorResult, check_grid, error_power_grid, network_velocity, summarize
 
 __all__ = ["sample_dc", "dc_step", "empirical_error", "Constraint"]
 
@@ -52,7 +52,7 @@ def dc_step(prior, operator, y_f, information, precision, x, t: float, t_next: f
     `cryofm.restore.support.SupportConstraint`); the precisions (rfft grid) say how much each of
     `x_c`'s components is worth: `A^T N^-1 A + 1/E_t` and `1/E_t`.  `error_scale` multiplies the
     prior's error table `E_t` (see `sample_dc`)."""
-    v = prior.velocity(x, torch.full((x.shape[0],), t, device=x.device, dtype=x.dtype))
+    v = network_velocity(prior, x, torch.full((x.shape[0],), t, device=x.device, dtype=x.dtype))
     x_hat = x - t * v
     x_hat_f = torch.fft.rfftn(x_hat, dim=_DIMS, norm="ortho")
     error = error_scale * error_power_grid(prior, t, operator.shape, x.device)

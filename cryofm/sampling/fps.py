@@ -24,7 +24,7 @@ from typing import Callable
 
 import torch
 
-from cryofm.sampling._posterior import PosteriorResult, check_grid, error_power_grid, summarize
+from cryofm.sampling._posterior import PosteriorResult, check_grid, error_power_grid, network_velocity, summarize
 
 __all__ = ["sample_fps", "fps_step", "guidance_weight"]
 
@@ -38,7 +38,7 @@ def fps_step(prior, operator, y_f, x, t: float, t_next: float, *, zeta: float, l
     """One guided Euler step from `t` to `t_next`; `x` is `[B, 1, D, H, W]`."""
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
-        v = prior.velocity(x, torch.full((x.shape[0],), t, device=x.device, dtype=x.dtype))
+        v = network_velocity(prior, x, torch.full((x.shape[0],), t, device=x.device, dtype=x.dtype))
         x_hat = x - t * v
         extra = error_power_grid(prior, t, operator.shape, x.device)
         misfit = operator.misfit(x_hat, y_f, extra).sum()

@@ -45,7 +45,8 @@ def prior_from_checkpoint(checkpoint: str | os.PathLike, *, ema: bool = True) ->
 @torch.no_grad()
 def measure_error_power(prior: Prior, patches: torch.Tensor, times=ERROR_POWER_TIMES, *, seed: int = 0,
                         batch: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-shell mean power of x_hat - x over validation patches, for each t.
+    """Per-shell mean power of x_hat - x over validation patches, for each t: the network's own
+    x_hat (`refine=False`), the one the restoration samplers combine with the data.
 
     Args:
         prior: the model.
@@ -67,7 +68,7 @@ def measure_error_power(prior: Prior, patches: torch.Tensor, times=ERROR_POWER_T
             x = patches[s : s + batch]
             e = torch.randn(x.shape, generator=gen)
             xt = (1 - t) * x + t * e
-            xh = prior.x_hat(xt.to(dev), t).cpu() if t > 0 else x
+            xh = prior.x_hat(xt.to(dev), t, refine=False).cpu() if t > 0 else x
             acc += shell_power((xh - x)[:, 0]).sum(0)
         out[k] = acc / len(patches)
     return ts, out
