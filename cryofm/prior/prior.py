@@ -195,7 +195,8 @@ class Prior:
         return NORMALIZATIONS[self.config.normalization][1](normalized, stats)
 
     def error_power(self, t: float | torch.Tensor) -> torch.Tensor:
-        """Per-shell mean power of x_hat - x at time t, shells 0..31 of a 64^3 box: float32 [32].
+        """Per-shell mean power of the network's x_hat - x (`refine=False`, as the samplers use it)
+        at time t, shells 0..31 of a 64^3 box: float32 [32].
 
         Linear interpolation in t of the table shipped with the weights (`error_power.t`,
         `error_power.value`), measured on validation patches; `error_power_source` says
