@@ -15,6 +15,7 @@ from cryofm.fourier import (
     frequency_grid,
     hermitian_weight,
     n_shells,
+    n_shells_to_corners,
     power_spectrum,
     radial_frequency,
     rfftn,
@@ -84,6 +85,13 @@ def test_shell_sums_equal_full_space_sums(shape):
     np.testing.assert_allclose(shell_sum(np.abs(rfftn(x)) ** 2, shape), expected, rtol=1e-10)
     np.testing.assert_array_equal(shell_counts(shape), counts)
     np.testing.assert_allclose(power_spectrum(x), expected / counts, rtol=1e-10)
+    # out to the corners: every full-space component in its shell, and the shells sum to |x|^2
+    nc = n_shells_to_corners(shape)
+    assert nc == shells.max() + 1
+    corner = np.array([full[shells == k].sum() for k in range(nc)])
+    with_corners = shell_sum(np.abs(rfftn(x)) ** 2, shape, corners=True)
+    np.testing.assert_allclose(with_corners, corner, rtol=1e-10)
+    np.testing.assert_allclose(with_corners.sum(), np.sum(x**2), rtol=1e-12)
 
 
 def test_white_noise_power_is_its_variance():

@@ -38,7 +38,8 @@ from .noise import (
     wiener_average,
 )
 from .resample import fourier_crop, fourier_pad, regrid, resample, resample_volume
-from .shells import expand_shells, power_spectrum, resample_shells, shell_average, shell_counts, shell_sum
+from .shells import (expand_shells, n_shells_to_corners, power_spectrum, resample_shells, shell_average, shell_counts,
+                     shell_sum)
 
 __all__ = [
     # transforms (last three axes, ortho)
@@ -56,6 +57,7 @@ __all__ = [
     "clear_grid_cache",
     # shells
     "shell_sum",
+    "n_shells_to_corners",
     "shell_average",
     "shell_counts",
     "power_spectrum",

@@ -19,7 +19,8 @@ from . import _backend
 from ._checks import check_map, check_shape
 from .grids import _grid, hermitian_weight, n_shells
 
-__all__ = ["expand_shells", "power_spectrum", "resample_shells", "shell_average", "shell_counts", "shell_sum"]
+__all__ = ["expand_shells", "n_shells_to_corners", "power_spectrum", "resample_shells", "shell_average", "shell_counts",
+           "shell_sum"]
 
 
 def _as_fourier_values(values: Any, dims: tuple[int, int, int], like: Any) -> Any:
@@ -41,19 +42,28 @@ def _as_fourier_values(values: Any, dims: tuple[int, int, int], like: Any) -> An
     return values
 
 
-def _real_shell_sum(values: Any, dims: tuple[int, int, int]) -> Any:
-    """Weighted per-shell sum of real rfft-layout ``values`` [..., nz, ny, nxh] -> [..., n_shells]."""
+def _real_shell_sum(values: Any, dims: tuple[int, int, int], corners: bool = False) -> Any:
+    """Weighted per-shell sum of real rfft-layout ``values`` [..., nz, ny, nxh] -> [..., n_shells]
+    (with ``corners``: every shell out to the box's corners)."""
     xp = _backend.namespace(values)
     w = hermitian_weight(dims, like=values)
-    idx = _grid("shell_clipped", dims, 1.0, values)
     weighted = values * w
     lead = tuple(weighted.shape[:-3])
     flat = xp.reshape(weighted, (*lead, -1))
+    if corners:
+        idx = xp.reshape(_grid("shell", dims, 1.0, values), (-1,))
+        return _backend.scatter_add_last(flat, idx, n_shells_to_corners(dims))
+    idx = _grid("shell_clipped", dims, 1.0, values)
     ns = n_shells(dims)
     return _backend.scatter_add_last(flat, idx, ns + 1)[..., :ns]
 
 
-def shell_sum(values: Any, shape: Any, like: Any = None) -> Any:
+def n_shells_to_corners(shape: Any) -> int:
+    """Number of shells out to the corners of the box: the largest `shell_index` plus one."""
+    return int(_grid("shell", check_shape(shape), 1.0, None).max()) + 1
+
+
+def shell_sum(values: Any, shape: Any, like: Any = None, *, corners: bool = False) -> Any:
     """Sum over each shell of values in the rfft layout, with Hermitian weights.
 
     Args:
@@ -61,19 +71,22 @@ def shell_sum(values: Any, shape: Any, like: Any = None) -> Any:
         shape: the real-space shape ``(..., nz, ny, nx)``.
         like: library/device for the result when ``values`` is a NumPy array or a sequence
             (it is converted first); default: that of ``values``.
+        corners: also the shells beyond the last reported one, out to the box's corners.
 
     Returns:
-        [..., n_shells]: ``sum_{components in shell k} w * values`` (the full-space sum),
-        in the dtype of ``values``.  Differentiable in torch.
+        [..., n_shells] (with ``corners``: [..., n_shells_to_corners(shape)]):
+        ``sum_{components in shell k} w * values`` (the full-space sum), in the dtype of
+        ``values``.  Differentiable in torch.
     """
     dims = check_shape(shape)
     values = _as_fourier_values(values, dims, like)
     xp = _backend.namespace(values)
     if xp.isdtype(values.dtype, "complex floating"):
-        return _real_shell_sum(xp.real(values), dims) + 1j * _real_shell_sum(xp.imag(values), dims)
+        return (_real_shell_sum(xp.real(values), dims, corners)
+                + 1j * _real_shell_sum(xp.imag(values), dims, corners))
     if not xp.isdtype(values.dtype, "real floating"):  # integer or boolean values
         values = xp.astype(values, xp.float64)
-    return _real_shell_sum(values, dims)
+    return _real_shell_sum(values, dims, corners)
 
 
 def shell_counts(shape: Any, like: Any = None) -> Any:

@@ -29,12 +29,13 @@ network noise-free inputs, use the network alone (`Prior.velocity(..., refine=Fa
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable
 
 import torch
 
-from cryofm.fourier import hermitian_weight, shell_index
+from cryofm.fourier import expand_shells, shell_sum
 
 __all__ = ["sure_let", "refine_weight", "T_FULL", "T_OFF", "T_MIN"]
 
@@ -53,21 +54,16 @@ def refine_weight(t: torch.Tensor) -> torch.Tensor:
     return torch.where(t < T_MIN, torch.zeros_like(w), w)
 
 
-def _probe(shape: tuple[int, int, int], device: torch.device) -> torch.Tensor:
-    """A fixed real-space probe whose rfft has unit modulus and random phases (the same for every call,
-    so `velocity` stays a deterministic function of its inputs)."""
+@functools.lru_cache(maxsize=8)
+def _probe_spectrum(shape: tuple[int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed real-space probe whose rfft has unit modulus and random phases (the same for every
+    call, so `velocity` stays a deterministic function of its inputs), and its rfft (float64, CPU)."""
     gen = torch.Generator().manual_seed(_PROBE_SEED)
     half = (shape[0], shape[1], shape[2] // 2 + 1)
     phase = torch.rand(half, generator=gen, dtype=torch.float64) * (2 * math.pi)
     p = torch.fft.irfftn(torch.polar(torch.ones_like(phase), phase), s=shape, dim=_DIMS, norm="ortho")
-    return (p / p.std()).to(device)
-
-
-def _shell_sums(values: torch.Tensor, index: torch.Tensor, n_bins: int) -> torch.Tensor:
-    """Sum of values [B, *rfft] over each shell -> [B, n_bins] (float64)."""
-    flat = values.reshape(values.shape[0], -1).double()
-    return torch.zeros(values.shape[0], n_bins, dtype=torch.float64, device=values.device).index_add_(
-        1, index.reshape(-1), flat)
+    p = p / p.std()
+    return p, torch.fft.rfftn(p, dim=_DIMS, norm="ortho")
 
 
 def _box_minimum(U, C, V, D, n, s2):
@@ -121,34 +117,29 @@ def sure_let(network: Callable[[torch.Tensor], torch.Tensor], x_t: torch.Tensor,
     shape = tuple(x_t.shape[-3:])
     tt = t.double().clamp(max=T_OFF)
     s = (tt / (1 - tt)).view(-1, 1)  # noise std of y, [B, 1]
-    probe = _probe(shape, x_t.device)
+    probe, fp = (a.to(x_t.device) for a in _probe_spectrum(shape))
     step = (_STEP * s).view(-1, 1, 1, 1, 1)
     # y + h p  <=>  x_t + (1 - t) h p
     shifted = network(x_t + ((1 - tt).view(-1, 1, 1, 1, 1) * step * probe).to(x_t.dtype))
 
-    index = shell_index(shape, like=x_t).to(x_t.device)
-    hw = hermitian_weight(shape, like=torch.zeros((), dtype=torch.float64, device=x_t.device))
-    n_bins = int(index.max()) + 1
-
     def rfft(a):
         return torch.fft.rfftn(a[:, 0].double(), dim=_DIMS, norm="ortho")
 
-    def dot(a, b):  # per-shell sum of w Re(conj(a) b), [B, n_bins]
-        return _shell_sums(hw * (a.real * b.real + a.imag * b.imag), index, n_bins)
+    def dot(a, b):  # per-shell sum (out to the corners) of Re(conj(a) b), [B, shells]
+        return shell_sum(a.real * b.real + a.imag * b.imag, shape, corners=True)
 
     fn = rfft(x_hat)
     fy = rfft(x_t) / (1 - tt).view(-1, 1, 1, 1)
-    fp = torch.fft.rfftn(probe, dim=_DIMS, norm="ortho")[None]
     jp = (rfft(shifted) - fn) / step.view(-1, 1, 1, 1)
-    n = _shell_sums(hw.expand(1, *fn.shape[1:]), index, n_bins)
+    n = shell_sum(torch.ones_like(fp.real), shape, corners=True)  # real degrees of freedom per shell
     probe_power = dot(fp, fp) / n.clamp_min(1.0)
-    div = dot(fp, jp) / probe_power.clamp_min(1e-300)
+    div = dot(fp[None], jp) / probe_power.clamp_min(1e-300)
     a, b = _box_minimum(dot(fn, fn), dot(fn, fy), dot(fy, fy), div, n, s**2)
     keep = n < 2  # shell 0 (the box mean, one component): the network's
     a = torch.where(keep, torch.ones_like(a), a)
     b = torch.where(keep, torch.zeros_like(b), b)
     w = weight.view(-1, 1)
     a, b = 1 + w * (a - 1), w * b  # fade out: (1, 0) is the network alone
-    refined_f = a[:, index] * fn + b[:, index] * fy
+    refined_f = expand_shells(a, shape) * fn + expand_shells(b, shape) * fy
     refined = torch.fft.irfftn(refined_f, s=shape, dim=_DIMS, norm="ortho")[:, None]
     return refined.to(x_hat.dtype)
