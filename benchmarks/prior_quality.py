@@ -71,6 +71,10 @@ def images(prior, store: Path | None, out: Path, samples: int, steps: int, seed:
     from cryofm.sampling import sample_prior
 
     xs = sample_prior(prior, samples, box=64, steps=steps, solver="heun", seed=seed, batch=samples)[:, 0]
+    power = shell_power(xs).mean(0)
+    skew = float(((xs - xs.mean()) ** 3).mean() / xs.std() ** 3)
+    print(f"\nsamples: finite {bool(torch.isfinite(xs).all())}; mean power per component at shells 1, 2, 4, 8, 16, 31: "
+          + ", ".join(f"{float(power[k]):.3g}" for k in (1, 2, 4, 8, 16, 31)) + f"; skewness {skew:.2f}")
     fig, axes = plt.subplots(1, samples, figsize=(3 * samples, 3))
     for ax, x in zip(np.atleast_1d(axes), xs):
         ax.imshow(x[32].numpy(), cmap="gray")

@@ -106,6 +106,23 @@ def time_cli_default(map_path: Path) -> float:
         return time.perf_counter() - t0
 
 
+class RefinedForSamplers:
+    """A prior as a bare model-contract object whose `velocity` is the SURE-refined one: the samplers
+    ask a `Prior` for the network alone (`refine=False`) but call a contract object's `velocity` as
+    it is, so `--refined-samplers` measures what the refinement would do to restoration."""
+
+    def __init__(self, prior) -> None:
+        self._prior = prior
+
+    def __getattr__(self, name: str):
+        if name == "refine":  # no switch to offer: the samplers take `velocity` as it is
+            raise AttributeError(name)
+        return getattr(self._prior, name)
+
+    def velocity(self, x, t):
+        return self._prior.velocity(x, t, refine=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 simulated + 1 real ground truth")
@@ -127,6 +144,9 @@ def main() -> None:
                         help="conjugate-gradient iterations of the wedge's support fits (default: "
                              "cryofm.restore.support.ITERS)")
     parser.add_argument("--no-cli-timing", action="store_true")
+    parser.add_argument("--refined-samplers", action="store_true",
+                        help="the samplers call the prior's SURE-refined velocity instead of the network alone "
+                             "(an experiment: cryofm.prior.sure; the CLI timing keeps the shipped behaviour)")
     parser.add_argument("--json", default=None, help="also write the results as JSON to this path")
     args = parser.parse_args()
 
@@ -138,13 +158,16 @@ def main() -> None:
     P.override_defaults(error_scale=args.error_scale, t_start=args.t_start_dc, tasks=tasks,
                         support_iters=args.support_iters)
     prior = cryofm.load_prior(args.model, device="cpu")
+    if args.refined_samplers:
+        prior = RefinedForSamplers(prior)
     t0 = time.perf_counter()
     result = run(args.quick, samplers, prior, args.device, {"dc": args.steps_dc, "fps": args.steps_fps}, tasks,
                  args.wedge_noise)
     result["total_seconds"] = time.perf_counter() - t0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\nground truths ({len(result['truths'])}): {', '.join(result['truths'])}")
-    print(f"prior: {args.model or 'shipped'} ({getattr(prior, 'error_power_source', '?')} error power); "
+    print(f"prior: {args.model or 'shipped'} ({getattr(prior, 'error_power_source', '?')} error power"
+          f"{'; samplers on the SURE-refined velocity' if args.refined_samplers else ''}); "
           f"device {args.device}; steps dc={args.steps_dc or 'default'} fps={args.steps_fps or 'default'}; "
           f"dc from t={args.t_start_dc if args.t_start_dc is not None else 'default'}; "
           f"error scale {pipeline.DETERMINISTIC_ERROR_SCALE:g}; support CG iterations {support.ITERS}\n")
