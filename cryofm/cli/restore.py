@@ -228,9 +228,10 @@ def denoise_command(maps, output, mask, steps, sampler, samples, device, seed, m
                     anisotropic):
     """Denoise MAP, the halves HALF1 HALF2, or a RELION postprocess.star."""
     from cryofm.restore import denoise
+    from cryofm.restore.types import OUTPUT_SUFFIX
 
     paths, volumes, mask_vol, inputs, folder = _resolve_inputs(maps, mask, allow_pair=True, allow_star=True)
-    out = output_paths(paths, "denoised", output, samples, folder)
+    out = output_paths(paths, OUTPUT_SUFFIX["denoise"], output, samples, folder)
     _check_outputs(out, inputs, force)
     half2 = volumes[1] if len(volumes) > 1 else None
     kwargs = _api_kwargs(mask_vol, steps, sampler, samples, device, seed, model)
@@ -253,6 +254,7 @@ def wedge_command(maps, tilt_range, tilt_axis, tilt_star, output, mask, steps, s
     """Fill the missing wedge of MAP (or of the halves MAP HALF2); beam along z."""
     from cryofm.operators import check_tilt_range
     from cryofm.restore import complete_wedge
+    from cryofm.restore.types import OUTPUT_SUFFIX
 
     check_tilt_range(tilt_range)
     paths, volumes, mask_vol, inputs, _ = _resolve_inputs(maps, mask, allow_pair=True, allow_star=False)
@@ -262,7 +264,7 @@ def wedge_command(maps, tilt_range, tilt_axis, tilt_star, output, mask, steps, s
 
         angles = read_tilt_angles(tilt_star)
         inputs = inputs + [Path(tilt_star)]
-    out = output_paths(paths, "wedge", output, samples)
+    out = output_paths(paths, OUTPUT_SUFFIX["wedge"], output, samples)
     _check_outputs(out, inputs, force)
     half2 = volumes[1] if len(volumes) > 1 else None
     kwargs = _api_kwargs(mask_vol, steps, sampler, samples, device, seed, model)
@@ -283,11 +285,12 @@ def wedge_command(maps, tilt_range, tilt_axis, tilt_star, output, mask, steps, s
 def upsample_command(maps, factor, voxel_size, output, mask, steps, sampler, samples, device, seed, model, force):
     """Upsample MAP to a finer grid (--factor F or --voxel-size A), restoring the missing spectrum."""
     from cryofm.restore import upsample
+    from cryofm.restore.types import OUTPUT_SUFFIX
 
     if (factor is None) == (voxel_size is None):
         raise CryofmInputError("upsample needs exactly one of --factor (e.g. 2) or --voxel-size (Angstrom)")
     paths, volumes, mask_vol, inputs, _ = _resolve_inputs(maps, mask, allow_pair=False, allow_star=False)
-    out = output_paths(paths, "upsampled", output, samples)
+    out = output_paths(paths, OUTPUT_SUFFIX["upsample"], output, samples)
     _check_outputs(out, inputs, force)
     kwargs = _api_kwargs(mask_vol, steps, sampler, samples, device, seed, model)
     _run_and_write("upsample", lambda progress: upsample(volumes[0], factor=factor, target_voxel_size=voxel_size,

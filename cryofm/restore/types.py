@@ -7,7 +7,11 @@ from typing import Any
 
 from cryofm.io.volume import Volume
 
-__all__ = ["Progress", "Restoration"]
+__all__ = ["OUTPUT_SUFFIX", "Progress", "Restoration"]
+
+# the word for each task's result: the CLI writes `<input>_<word>.mrc`, the napari plugin names the
+# layer `<layer> <word>`
+OUTPUT_SUFFIX = {"denoise": "denoised", "wedge": "wedge", "upsample": "upsampled"}
 
 
 @dataclass(frozen=True)

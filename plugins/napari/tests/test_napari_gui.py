@@ -42,7 +42,7 @@ def test_sample_restore_in_three_clicks_and_3d_screenshot(make_napari_viewer, qt
     # click 2: Run
     qtbot.mouseClick(widget.run_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
-    restored = viewer.layers["EMD-3488 half1 restored"]
+    restored = viewer.layers["EMD-3488 half1 denoised"]
     half1 = viewer.layers["EMD-3488 half1"]
     assert restored.data.shape == half1.data.shape
     np.testing.assert_allclose(restored.scale, half1.scale)

@@ -162,13 +162,13 @@ def test_run_adds_restored_std_and_difference_with_input_geometry(qtbot, widget,
     start = len(notification_manager.records)
     values = _run_and_wait(qtbot, widget, widget.run_button)
     assert _errors(start) == []
-    assert [l.name for l in viewer.layers] == ["m", "m restored", "m std", "m difference"]
+    assert [l.name for l in viewer.layers] == ["m", "m denoised", "m std", "m difference"]
     for result in viewer.layers[1:]:
         assert result.data.shape == (32, 32, 32)
         np.testing.assert_allclose(result.scale, layer.scale)
         np.testing.assert_allclose(result.translate, layer.translate)
         assert result.metadata["cryofm"]["report"]
-    restored = np.asarray(viewer.layers["m restored"].data)
+    restored = np.asarray(viewer.layers["m denoised"].data)
     np.testing.assert_allclose(
         np.asarray(viewer.layers["m difference"].data), restored - map_32.data, atol=1e-5
     )
@@ -188,7 +188,7 @@ def test_half_maps_restored_independently_plot_fsc_before_and_after(qtbot, widge
     _configure(widget, tiny_prior_path, steps=1)
     assert "--independent-halves" in widget.command.text()
     _run_and_wait(qtbot, widget, widget.run_button)
-    restored = viewer.layers["h1 restored"]
+    restored = viewer.layers["h1 denoised"]
     np.testing.assert_allclose(restored.translate, viewer.layers["h1"].translate)
     report = restored.metadata["cryofm"]["report"]
     assert "fsc_halves_before" in report and "fsc_halves_after" in report
@@ -203,8 +203,8 @@ def test_upsample_result_has_finer_voxels_same_origin_and_no_difference(qtbot, w
     assert widget.factor.isVisibleTo(widget) and not widget.tilt_row.isVisibleTo(widget)
     _configure(widget, tiny_prior_path, steps=1)
     _run_and_wait(qtbot, widget, widget.run_button)
-    assert [l.name for l in viewer.layers] == ["coarse", "coarse restored"]
-    up = viewer.layers["coarse restored"]
+    assert [l.name for l in viewer.layers] == ["coarse", "coarse upsampled"]
+    up = viewer.layers["coarse upsampled"]
     assert up.data.shape == (32, 32, 32)
     np.testing.assert_allclose(up.scale, np.asarray(layer.scale) / 2)
     np.testing.assert_allclose(up.translate, layer.translate)
@@ -216,7 +216,7 @@ def test_preview_slab_and_box_land_where_they_were_cut(qtbot, widget, viewer, ma
     viewer.dims.set_point(0, layer.translate[0] + 20 * 1.5)  # world z of slice 20
     widget.thickness.setValue(16)
     _run_and_wait(qtbot, widget, widget.preview_button)
-    slab = viewer.layers["m preview restored"]
+    slab = viewer.layers["m preview denoised"]
     assert slab.data.shape == (16, 32, 32)
     np.testing.assert_allclose(slab.translate, np.asarray(layer.translate) + np.array([12, 0, 0]) * 1.5)
     np.testing.assert_allclose(slab.scale, layer.scale)
@@ -226,7 +226,7 @@ def test_preview_slab_and_box_land_where_they_were_cut(qtbot, widget, viewer, ma
     viewer.add_shapes([corners], shape_type="rectangle", name="box")
     widget.region.setCurrentText("box from Shapes")
     _run_and_wait(qtbot, widget, widget.preview_button)
-    box = viewer.layers["m preview restored [1]"]
+    box = viewer.layers["m preview denoised [1]"]
     assert box.data.shape == (16, 16, 24)
     np.testing.assert_allclose(box.translate, np.asarray(layer.translate) + np.array([12, 8, 4]) * 1.5)
 
@@ -239,14 +239,14 @@ def test_results_follow_a_rotated_input_and_carry_its_files(qtbot, widget, viewe
     layer.rotate = 30.0
     _configure(widget, tiny_prior_path, steps=1)
     _run_and_wait(qtbot, widget, widget.run_button)
-    restored = viewer.layers["m restored"]
+    restored = viewer.layers["m denoised"]
     np.testing.assert_allclose(restored.rotate, layer.rotate)
     np.testing.assert_allclose(restored.data_to_world((3, 4, 5)), layer.data_to_world((3, 4, 5)))
     assert restored.metadata["cryofm"]["inputs"] == [str((tmp_path / "m.mrc").resolve())]
     viewer.dims.set_point(0, float(layer.data_to_world((20, 0, 0))[0]))
     widget.thickness.setValue(16)
     _run_and_wait(qtbot, widget, widget.preview_button)
-    slab = viewer.layers["m preview restored"]
+    slab = viewer.layers["m preview denoised"]
     np.testing.assert_allclose(slab.data_to_world((0, 3, 4)), layer.data_to_world((12, 3, 4)), atol=1e-9)
 
 
@@ -258,7 +258,7 @@ def test_a_mask_layer_is_used_checked_and_named_in_the_command(qtbot, widget, vi
     _add(viewer, map_32, "m")
     _configure(widget, tiny_prior_path, steps=1)
     _run_and_wait(qtbot, widget, widget.run_button)
-    automatic = np.asarray(viewer.layers["m restored"].data)
+    automatic = np.asarray(viewer.layers["m denoised"].data)
     viewer.open(str(tmp_path / "mask.mrc"), plugin="napari-cryofm")
     widget.select("m")
     widget.mask.setCurrentText("mask")
@@ -266,7 +266,7 @@ def test_a_mask_layer_is_used_checked_and_named_in_the_command(qtbot, widget, vi
     start = len(notification_manager.records)
     _run_and_wait(qtbot, widget, widget.run_button)
     assert _errors(start) == []
-    masked = viewer.layers["m restored [1]"]
+    masked = viewer.layers["m denoised [1]"]
     assert not np.allclose(np.asarray(masked.data), automatic)  # the noise came from another solvent
     assert str((tmp_path / "mask.mrc").resolve()) in masked.metadata["cryofm"]["inputs"]
     _add(viewer, map_32.with_data(np.ones((16, 16, 16), np.float32)), "small mask")

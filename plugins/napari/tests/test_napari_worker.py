@@ -143,3 +143,27 @@ def test_wedge_and_upsample_settings_reach_the_api(monkeypatch, small_volume):
     up = RestoreRequest(task="upsample", data=small_volume, factor=1.5)
     assert _drain(restore_steps(up, threading.Event()))[1].restoration == "u"
     assert seen["upsample"] == 1.5
+
+
+def test_cuda_is_offered_only_when_torch_sees_a_device(monkeypatch):
+    import torch
+
+    from napari_cryofm._worker import available_devices
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert available_devices() == ("auto", "cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert available_devices() == ("auto", "cpu", "cuda")
+
+
+@pytest.mark.parametrize("task, word", [("denoise", "denoised"), ("wedge", "wedge"), ("upsample", "upsampled")])
+def test_result_layer_is_named_for_its_task_as_the_cli_names_files(small_volume, task, word):
+    from cryofm.restore import Restoration
+    from napari_cryofm._worker import Outcome, result_layers
+
+    request = RestoreRequest(task=task, data=small_volume, name="m")
+    done = Outcome(request, restoration=Restoration(small_volume, None, small_volume, {}))
+    names = [kwargs["name"] for _, kwargs, _ in result_layers(done)]
+    assert names[0] == f"m {word}"
+    assert names[1:] == ([] if task == "upsample" else ["m difference"])
+    assert [kwargs["name"] for _, kwargs, _ in result_layers(done, suffix="preview")][0] == f"m preview {word}"

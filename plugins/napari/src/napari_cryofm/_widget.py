@@ -42,7 +42,8 @@ from qtpy.QtWidgets import (
 
 from napari_cryofm._command import command_line
 from napari_cryofm._layers import META_KEY, MIN_CROP, Box, box_from_corners, layer_source_path, layer_volume, slab_box
-from napari_cryofm._worker import DEVICES, SAMPLERS, TASKS, Outcome, RestoreRequest, restore_steps, result_layers
+from napari_cryofm._worker import (SAMPLERS, TASKS, Outcome, RestoreRequest, available_devices, restore_steps,
+                                   result_layers)
 
 __all__ = ["RestoreWidget", "dock_restore_widget_later", "PLUGIN_NAME", "WIDGET_NAME"]
 
@@ -256,7 +257,7 @@ class RestoreWidget(QWidget):
         self.samples = QSpinBox()
         self.samples.setRange(1, 64)
         self.device = QComboBox()
-        self.device.addItems(DEVICES)
+        self.device.addItems(available_devices())
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         self.model = QLineEdit()

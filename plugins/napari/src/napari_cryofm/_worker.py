@@ -32,13 +32,23 @@ from typing import Any
 import numpy as np
 
 from cryofm.io.volume import Volume
+from cryofm.restore.types import OUTPUT_SUFFIX
 from napari_cryofm._layers import LayerData, volume_layer_data
 
-__all__ = ["TASKS", "SAMPLERS", "DEVICES", "RestoreRequest", "Outcome", "restore_steps", "result_layers"]
+__all__ = ["TASKS", "SAMPLERS", "DEVICES", "RestoreRequest", "Outcome", "available_devices", "restore_steps",
+           "result_layers"]
 
 TASKS = ("denoise", "wedge", "upsample")
 SAMPLERS = ("dc", "fps")
 DEVICES = ("auto", "cpu", "cuda")
+
+
+def available_devices() -> tuple[str, ...]:
+    """The devices this machine can restore on: ``auto`` and ``cpu``, and ``cuda`` only when torch
+    sees a CUDA device (offering it otherwise only leads to an error after the user chose it)."""
+    import torch
+
+    return DEVICES if torch.cuda.is_available() else tuple(d for d in DEVICES if d != "cuda")
 
 
 @dataclass(frozen=True)
@@ -199,7 +209,8 @@ def restore_steps(request: RestoreRequest, cancel: threading.Event) -> Generator
 def result_layers(outcome: Outcome, *, suffix: str = "") -> list[LayerData]:
     """Image layers for a finished restoration, placed like their input.
 
-    - ``<name> restored``: the restored map (its own voxel size and origin: for ``upsample``
+    - ``<name> denoised`` (``wedge``, ``upsampled``: the task's word, as in the CLI's output
+      ``<input>_denoised.mrc``): the restored map (its own voxel size and origin: for ``upsample``
       the voxel size is divided by the factor and the origin stays the input's).
     - ``<name> std``: the per-voxel standard deviation over samples (only when samples > 1).
     - ``<name> difference``: restored minus the input (the average of the halves), for
@@ -217,7 +228,8 @@ def result_layers(outcome: Outcome, *, suffix: str = "") -> list[LayerData]:
     inputs = [os.path.realpath(p) for p in outcome.request.inputs]
     extra = {"report": report, "task": outcome.request.task, "inputs": inputs}
     layers = [
-        volume_layer_data(restoration.volume, name=f"{name} restored", extra=extra, colormap="gray"),
+        volume_layer_data(restoration.volume, name=f"{name} {OUTPUT_SUFFIX[outcome.request.task]}", extra=extra,
+                          colormap="gray"),
     ]
     if restoration.std is not None:
         layers.append(
