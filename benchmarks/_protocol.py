@@ -137,13 +137,15 @@ def denoise_cases(x: np.ndarray, index: int, freq, curves: dict[str, np.ndarray]
         yield (label, *degrade_denoise(x, freq, curve, rng))
 
 
-def restore(task: str, degraded, prior, *, sampler: str = "dc", device: str = "cpu", steps: int | None = None):
+def restore(task: str, degraded, prior, *, sampler: str = "dc", device: str = "cpu", steps: int | None = None,
+            samples: int = 1):
     """Restore one degraded case as every benchmark script does (seed 0, the pipeline's defaults
     otherwise): `degraded` is `(h1, h2)` for "denoise", the wedged map for "wedge", the 3.0 A map
-    for "upsample".  Returns the `cryofm` `Restoration`."""
+    for "upsample"; `samples` > 1 gives the mean of that many posterior samples.  Returns the
+    `cryofm` `Restoration`."""
     import cryofm
 
-    kw = dict(prior=prior, device=device, sampler=sampler, steps=steps, seed=0)
+    kw = dict(prior=prior, device=device, sampler=sampler, steps=steps, seed=0, samples=samples)
     if task == "denoise":
         return cryofm.denoise(degraded[0], degraded[1], voxel_size=VOXEL, **kw)
     if task == "wedge":
@@ -154,10 +156,11 @@ def restore(task: str, degraded, prior, *, sampler: str = "dc", device: str = "c
 
 
 def override_defaults(*, error_scale: float | None = None, t_start: float | None = None,
-                      tasks=("denoise",), support_iters: int | None = None) -> None:
+                      tasks=("denoise",), support_iters: int | None = None, posterior_eta: float | None = None) -> None:
     """Replace the pipeline's defaults in this process (benchmark scans only; a CLI subprocess keeps
-    them): dc's error scale, where dc's flow starts for each of `tasks`, the wedge's CG iterations.
-    None leaves a default as it is."""
+    them): dc's error scale, where dc's flow starts for each of `tasks`, the wedge's CG iterations,
+    dc's fresh noise per step for posterior samples (`eta`) for each of `tasks`.  None leaves a
+    default as it is."""
     import cryofm.restore.pipeline as pipeline
     import cryofm.restore.support as support
 
@@ -168,6 +171,9 @@ def override_defaults(*, error_scale: float | None = None, t_start: float | None
             pipeline.DEFAULT_T_START[(task, "dc")] = float(t_start)
     if support_iters is not None:
         support.ITERS = int(support_iters)
+    if posterior_eta is not None:
+        for task in tasks:
+            pipeline.POSTERIOR_ETA[(task, "dc")] = float(posterior_eta)
 
 
 def degrade_wedge(x: np.ndarray, tilt_range=(-60.0, 60.0)) -> np.ndarray:

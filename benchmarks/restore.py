@@ -34,7 +34,7 @@ TASKS = ("denoise", "wedge", "upsample")
 
 
 def run(quick: bool, samplers: list[str], prior, device: str, steps: dict[str, int | None],
-        tasks: tuple[str, ...] = TASKS, wedge_noise: float = 0.0) -> dict:
+        tasks: tuple[str, ...] = TASKS, wedge_noise: float = 0.0, samples: int = 1) -> dict:
     freq, curves = P.read_curves()
     truths = P.ground_truths(quick)
     rows: dict[str, dict[str, list[float]]] = {}
@@ -61,7 +61,7 @@ def run(quick: bool, samplers: list[str], prior, device: str, steps: dict[str, i
             row["baseline"].append(P.fsc_auc(base, gt.data))
             for s in samplers:
                 t0 = time.perf_counter()
-                out = P.restore(task, degraded, prior, sampler=s, device=device, steps=steps[s]).volume.data
+                out = P.restore(task, degraded, prior, sampler=s, device=device, steps=steps[s], samples=samples).volume.data
                 seconds.setdefault(f"{s} {task}", []).append(time.perf_counter() - t0)
                 row[s].append(P.fsc_auc(out, gt.data))
                 if task == "upsample":  # the spectrum beyond the input's Nyquist, which the data lack
@@ -147,6 +147,11 @@ def main() -> None:
     parser.add_argument("--refined-samplers", action="store_true",
                         help="the samplers call the prior's SURE-refined velocity instead of the network alone "
                              "(an experiment: cryofm.prior.sure; the CLI timing keeps the shipped behaviour)")
+    parser.add_argument("--samples", type=int, default=1,
+                        help="restore the mean of K posterior samples instead of one (the default) flow")
+    parser.add_argument("--posterior-eta", type=float, default=None,
+                        help="dc's fresh noise per step for posterior samples, for every task run (the "
+                             "pipeline's POSTERIOR_ETA; the SURE refinement applies only at 1)")
     parser.add_argument("--json", default=None, help="also write the results as JSON to this path")
     args = parser.parse_args()
 
@@ -156,13 +161,13 @@ def main() -> None:
         parser.error(f"--tasks takes {', '.join(TASKS)}, got {args.tasks}")
     # overrides of the pipeline's defaults (the CLI timing runs in a subprocess and keeps them)
     P.override_defaults(error_scale=args.error_scale, t_start=args.t_start_dc, tasks=tasks,
-                        support_iters=args.support_iters)
+                        support_iters=args.support_iters, posterior_eta=args.posterior_eta)
     prior = cryofm.load_prior(args.model, device="cpu")
     if args.refined_samplers:
         prior = RefinedForSamplers(prior)
     t0 = time.perf_counter()
     result = run(args.quick, samplers, prior, args.device, {"dc": args.steps_dc, "fps": args.steps_fps}, tasks,
-                 args.wedge_noise)
+                 args.wedge_noise, args.samples)
     result["total_seconds"] = time.perf_counter() - t0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\nground truths ({len(result['truths'])}): {', '.join(result['truths'])}")
@@ -170,7 +175,9 @@ def main() -> None:
           f"{'; samplers on the SURE-refined velocity' if args.refined_samplers else ''}); "
           f"device {args.device}; steps dc={args.steps_dc or 'default'} fps={args.steps_fps or 'default'}; "
           f"dc from t={args.t_start_dc if args.t_start_dc is not None else 'default'}; "
-          f"error scale {pipeline.DETERMINISTIC_ERROR_SCALE:g}; support CG iterations {support.ITERS}\n")
+          f"error scale {pipeline.DETERMINISTIC_ERROR_SCALE:g}; support CG iterations {support.ITERS}; "
+          f"samples {args.samples}" + (f" (dc eta per task: {pipeline.POSTERIOR_ETA})" if args.samples > 1 else "")
+          + "\n")
     print(table(result, samplers))
     for s, values in result["upsample_beyond_nyquist"].items():
         print(f"upsample x2 ({s}): Fourier correlation with the truth beyond the input's Nyquist "

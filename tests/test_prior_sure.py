@@ -139,3 +139,33 @@ def test_restoration_samplers_use_the_network_alone(sampler, monkeypatch):
     run = sample_dc if sampler == "dc" else sample_fps
     run(prior, op, y_f, torch.linspace(1, 0, 3))
     assert seen and all(r is False for r in seen)
+    if sampler == "dc":  # and refine=True where asked (posterior samples with fresh noise)
+        seen.clear()
+        sample_dc(prior, op, y_f, torch.linspace(1, 0, 3), eta=1.0, refine=True)
+        assert seen == [True, True]
+
+
+@pytest.mark.parametrize("task, samples, sampler, refined", [
+    ("wedge", 1, "dc", False), ("wedge", 2, "dc", True), ("wedge", 2, "fps", False), ("denoise", 2, "dc", False)])
+def test_restoration_refines_only_dc_posterior_samples_with_fresh_noise(task, samples, sampler, refined, monkeypatch):
+    """The API asks for the refined velocity exactly where the network's inputs follow SURE's noise
+    model: dc's posterior samples that draw fresh noise at every step (eta 1: the wedge's)."""
+    import cryofm
+    from cryofm.restore.pipeline import POSTERIOR_ETA, Settings
+
+    eta = POSTERIOR_ETA.get((task, sampler), 0.0) if samples > 1 else 0.0
+    assert Settings(sampler=sampler, samples=samples, eta=eta).refine is refined
+    assert Settings(samples=2, eta=0.5).refine is False and Settings(samples=1, eta=1.0).refine is False
+    seen = []
+    velocity = Prior.velocity
+
+    def spy(self, x, t, *, refine=None):
+        seen.append(refine)
+        return velocity(self, x, t, refine=refine)
+
+    monkeypatch.setattr(Prior, "velocity", spy)
+    x = _field(7, batch=1)[0, 0].numpy()
+    restore = cryofm.complete_wedge if task == "wedge" else cryofm.denoise
+    restore(x, voxel_size=1.5, prior=Prior.from_config("tiny", seed=0), sampler=sampler, samples=samples, steps=2,
+            device="cpu")
+    assert seen and set(seen) == {refined}

@@ -27,14 +27,15 @@ class PosteriorResult:
     std: torch.Tensor | None
 
 
-def network_velocity(prior, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """The velocity of the network alone: `prior.velocity(x, t, refine=False)` for a prior with SURE
-    refinement (`cryofm.prior.sure`), whose noise model (white noise of power t^2 in x_t) the
-    samplers' inputs need not follow (a deterministic flow feeds noise-free x_t); `prior.velocity`
-    for any other object with the contract.  The error table `prior.error_power` is measured for
-    this velocity too."""
+def network_velocity(prior, x: torch.Tensor, t: torch.Tensor, refine: bool = False) -> torch.Tensor:
+    """The velocity the samplers use: by default the network alone, `prior.velocity(x, t,
+    refine=False)` for a prior with SURE refinement (`cryofm.prior.sure`), whose noise model (white
+    noise of power t^2 in x_t) the samplers' inputs need not follow (a deterministic flow feeds
+    noise-free x_t); `refine=True` where they do (dc's posterior samples with fresh noise at every
+    step).  Any other object with the contract gives `prior.velocity(x, t)`.  The error table
+    `prior.error_power` is measured for the network alone."""
     if getattr(prior, "refine", None) is not None:
-        return prior.velocity(x, t, refine=False)
+        return prior.velocity(x, t, refine=refine)
     return prior.velocity(x, t)
 
 

@@ -44,15 +44,16 @@ Constraint = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 def dc_step(prior, operator, y_f, information, precision, x, t: float, t_next: float, *, eta: float = 0.0,
             adaptive_error: bool = True, generator: torch.Generator | None = None,
-            constrain: Constraint | None = None, error_scale: float = 1.0) -> torch.Tensor:
+            constrain: Constraint | None = None, error_scale: float = 1.0, refine: bool = False) -> torch.Tensor:
     """One step from `t` to `t_next` (see the module docstring); `x` is `[B, 1, D, H, W]`.
 
     `constrain(x_c, data_precision, prior_precision)`, when given, replaces the combined estimate
     `x_c` by one that also satisfies a real-space constraint (the solvent of a wedge map,
     `cryofm.restore.support.SupportConstraint`); the precisions (rfft grid) say how much each of
     `x_c`'s components is worth: `A^T N^-1 A + 1/E_t` and `1/E_t`.  `error_scale` multiplies the
-    prior's error table `E_t` (see `sample_dc`)."""
-    v = network_velocity(prior, x, torch.full((x.shape[0],), t, device=x.device, dtype=x.dtype))
+    prior's error table `E_t` (see `sample_dc`); `refine` asks for the prior's SURE-refined velocity
+    (see `sample_dc`)."""
+    v = network_velocity(prior, x, torch.full((x.shape[0],), t, device=x.device, dtype=x.dtype), refine=refine)
     x_hat = x - t * v
     x_hat_f = torch.fft.rfftn(x_hat, dim=_DIMS, norm="ortho")
     error = error_scale * error_power_grid(prior, t, operator.shape, x.device)
@@ -88,7 +89,7 @@ def empirical_error(operator, x_hat_f: torch.Tensor, y_f: torch.Tensor) -> torch
 def sample_dc(prior, operator, y_f: torch.Tensor, grid: torch.Tensor, *, samples: int = 1, eta: float = 0.0,
               adaptive_error: bool = True, generator: torch.Generator | None = None, callback: Callable[[int], None] | None = None,
               x_init: Callable[[torch.Generator | None], torch.Tensor] | None = None,
-              constrain: Constraint | None = None, error_scale: float = 1.0) -> PosteriorResult:
+              constrain: Constraint | None = None, error_scale: float = 1.0, refine: bool = False) -> PosteriorResult:
     """Posterior samples of `x` given data `y_f` under `operator` with the flow prior `prior`.
 
     Args:
@@ -108,6 +109,10 @@ def sample_dc(prior, operator, y_f: torch.Tensor, grid: torch.Tensor, *, samples
             restoration default) feeds the network noise-free inputs, on which `x_hat` is far
             worse than the table says: `python benchmarks/dc_error.py` measures 2-160x in the
             shells the data hardly inform (see `cryofm.restore.pipeline.DETERMINISTIC_ERROR_SCALE`).
+        refine: use the prior's SURE-refined velocity (`cryofm.prior.sure`; a prior without the
+            switch gives its `velocity` as it is).  Its noise model, `x_t = (1-t) x + t z` with
+            white `z`, holds only for posterior samples from full noise with `eta = 1`; the error
+            table, measured for the network alone, then overstates the error a little.
 
     Returns:
         `PosteriorResult` with `mean` and `std` `[B, 1, D, H, W]`.
@@ -122,7 +127,8 @@ def sample_dc(prior, operator, y_f: torch.Tensor, grid: torch.Tensor, *, samples
         x = x_init(gen) if x_init is not None else torch.randn(shape, generator=gen, device=device)
         for i, (t, t_next) in enumerate(zip(grid[:-1], grid[1:])):
             x = dc_step(prior, operator, y_f, information, precision, x, t, t_next, eta=eta,
-                        adaptive_error=adaptive_error, generator=gen, constrain=constrain, error_scale=error_scale)
+                        adaptive_error=adaptive_error, generator=gen, constrain=constrain, error_scale=error_scale,
+                        refine=refine)
             if callback is not None:
                 callback(i + 1)
         return x
