@@ -78,9 +78,10 @@ DEFAULT_T_START = {("denoise", "dc"): 0.8, ("wedge", "dc"): 1.0, ("upsample", "d
 # With eta = 1 every step draws fresh noise, x_t = (1-t) x_c + t z: the network's inputs then follow
 # its training distribution, and the prior's SURE refinement applies (`Settings.refine`).  It pays
 # where the flow runs from full noise, the wedge (mean of K = 4, `benchmarks/restore.py --samples 4
-# --samplers dc --tasks wedge [--posterior-eta 0]`, FSC_AUC gain on the 8 truths: eta 0 +0.101, the
+# --samplers dc --tasks wedge --posterior-eta 0|1`, FSC_AUC gain on the 8 truths: eta 0 +0.101, the
 # 4 simulated +0.111, the 4 real maps +0.091; eta 1 +0.124, +0.141, +0.108; one sample +0.121),
-# and not where it starts part-way from the classical estimate (`--quick --samples 4`, eta 0 -> 1:
+# and not where it starts part-way from the classical estimate (`--quick --samples 4 --posterior-eta 0|1
+# --tasks denoise,upsample`, eta 0 -> 1:
 # denoise 3.2 A +0.057 -> +0.062, 4.3 A +0.100 -> +0.084, 6.1 A +0.099 -> +0.102, 8.5 A +0.061 ->
 # +0.054, 15 A +0.045 -> +0.038; upsample +0.041 -> +0.017), which keeps eta 0 and the network alone.
 POSTERIOR_ETA = {("wedge", "dc"): 1.0}
