@@ -347,3 +347,47 @@ def test_moved_nstart_layer_is_saved_where_it_now_is(tmp_path):
     nstart, origin = _header_placement(tmp_path / "half.mrc")
     assert nstart == (0, 0, 0)
     np.testing.assert_allclose(origin, np.asarray(kwargs["translate"])[::-1], atol=1e-3)
+
+
+def test_several_layers_are_saved_into_a_folder_through_napari(small_mrc, small_volume, tmp_path):
+    viewer = _viewer()
+    [layer] = viewer.open(str(small_mrc), plugin="napari-cryofm")
+    viewer.add_image(np.asarray(layer.data) * 2, name="small denoised", scale=layer.scale, translate=layer.translate)
+    folder = tmp_path / "maps"
+    written = viewer.layers.save(str(folder), selected=False, plugin="napari-cryofm")
+    assert written == [str(folder / "small.mrc"), str(folder / "small_denoised.mrc")]
+    for path, factor in zip(written, (1, 2)):
+        back = read_map(path)
+        np.testing.assert_array_equal(back.data, small_volume.data * factor)
+        np.testing.assert_allclose(back.voxel_size, VOXEL_SIZE_XYZ, rtol=1e-6)
+        np.testing.assert_allclose(back.origin, ORIGIN_XYZ, rtol=1e-6)
+    # saved again into the same folder: refused, the maps there untouched
+    before = {p: Path(p).read_bytes() for p in written}
+    _save_refused(viewer, folder, "already holds small.mrc, small_denoised.mrc; cryofm does not replace maps")
+    assert {p: Path(p).read_bytes() for p in written} == before
+
+
+def test_folder_writer_checks_every_layer_before_writing_any(small_mrc, small_volume, tmp_path):
+    from napari_cryofm._writer import write_mrc_folder
+
+    [(data, kwargs, kind)] = get_reader(str(small_mrc))(str(small_mrc))
+    good = (data, kwargs, kind)
+    folder = tmp_path / "out"
+    flat = (np.zeros((8, 8), np.float32), {"name": "flat", "scale": (1, 1)}, "image")
+    with pytest.raises(MapWriteRefused, match="'flat' has shape"):
+        write_mrc_folder(str(folder), [good, flat])
+    twin = (data, {**kwargs, "name": "small"}, kind)
+    with pytest.raises(MapWriteRefused, match="would both be saved as small.mrc"):
+        write_mrc_folder(str(folder), [good, twin])
+    restored = _restored_layer_data(small_volume, [(folder / "small_restored.mrc").resolve()])
+    with pytest.raises(MapWriteRefused, match="is an input of the restoration"):
+        write_mrc_folder(str(folder), [good, restored])
+    assert not folder.exists()  # nothing written, not even the folder
+    a_file = tmp_path / "a_file"
+    a_file.write_bytes(b"x")
+    with pytest.raises(MapWriteRefused, match="is a file; several layers are saved into a folder"):
+        write_mrc_folder(str(a_file), [good, restored])
+    assert a_file.read_bytes() == b"x"
+    odd = (data, {**kwargs, "name": "../run 1/half  map"}, kind)
+    [path] = write_mrc_folder(str(folder), [odd])
+    assert Path(path) == folder / "_run_1_half_map.mrc"

@@ -1,4 +1,5 @@
-"""npe2 writer: one image layer to an MRC map, via `cryofm.io.write_map`. No Qt.
+"""npe2 writers: one image layer to an MRC map, or several into a folder, via
+`cryofm.io.write_map`. No Qt.
 
 Endings: ``.mrc``, ``.map``, ``.ccp4``, ``.rec``, each also with ``.gz`` or ``.bz2``
 (compressed), as the manifest's ``filename_extensions`` list them.
@@ -19,6 +20,12 @@ of it) and, for a restored layer, the files the restoration read
 (``metadata["cryofm"]["inputs"]``).  Scripts that call ``viewer.layers.save`` or
 ``napari.save_layers`` get the same behaviour; they choose the path themselves.
 
+Several selected layers (napari's *Save Selected Layers* with a folder name) go to
+`write_mrc_folder`: one ``<layer name>.mrc`` per layer in that folder (created if needed;
+whitespace and path separators in the name become ``_``).  Every layer is checked before
+anything is written, and an existing map in the folder or two layers that would share a file
+name are refused: napari asks about the folder, not about the files in it.
+
 Refusals raise `MapWriteRefused`, an `OSError`: napari's ``save_layers`` turns a writer's
 ``ValueError`` (which `cryofm.CryofmInputError` is) into a vague "No data written!" warning,
 but lets other exceptions through, so the message reaches the user.
@@ -34,7 +41,7 @@ import numpy as np
 
 from napari_cryofm._layers import META_KEY, angstrom_factors
 
-__all__ = ["write_mrc", "MapWriteRefused"]
+__all__ = ["write_mrc", "write_mrc_folder", "MapWriteRefused"]
 
 
 class MapWriteRefused(OSError):
@@ -67,9 +74,63 @@ def write_mrc(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
         raise MapWriteRefused(str(exc)) from exc
 
 
-def _write(path: Path, data: Any, meta: dict[str, Any]) -> Path:
+def write_mrc_folder(path: str, layer_data: list[tuple[Any, dict[str, Any], str]]) -> list[str]:
+    """Write several 3D image layers as float32 MRC maps into the folder `path`, one
+    ``<layer name>.mrc`` each (whitespace and path separators in the name become ``_``).
+
+    Args:
+        path: the folder (created, with its parents, if it does not exist).
+        layer_data: napari's ``(data, meta, layer_type)`` tuples, as for `write_mrc`.
+
+    Returns:
+        The files written, in the layers' order.
+
+    Raises:
+        MapWriteRefused: `path` is a file; a layer `write_mrc` would refuse; two layers with one
+            file name; a map of that name already in the folder.  Nothing is written then.
+    """
     from cryofm.errors import CryofmInputError
-    from cryofm.io import Volume, write_map
+    from cryofm.io import write_map
+
+    folder = Path(path).expanduser()
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise CryofmInputError(f"{folder}: is a file; several layers are saved into a folder: give a folder name")
+        targets = [folder / f"{_file_stem(meta.get('name'), i)}.mrc" for i, (_, meta, _) in enumerate(layer_data)]
+        seen: dict[Path, str] = {}
+        for target, (_, meta, _) in zip(targets, layer_data):
+            if target in seen:
+                raise CryofmInputError(f"layers {seen[target]!r} and {meta.get('name')!r} would both be saved as "
+                                       f"{target.name}: rename one of them")
+            seen[target] = str(meta.get("name"))
+        existing = [t.name for t in targets if t.exists()]
+        if existing:
+            raise CryofmInputError(f"{folder}: already holds {', '.join(existing)}; cryofm does not replace maps in "
+                                   "a folder: choose a new folder or move them")
+        prepared = [_prepare(t, data, meta) for t, (data, meta, _) in zip(targets, layer_data)]
+        folder.mkdir(parents=True, exist_ok=True)
+        return [str(write_map(t, volume, overwrite=False, label=label)) for t, (volume, label) in zip(targets, prepared)]
+    except CryofmInputError as exc:
+        raise MapWriteRefused(str(exc)) from exc
+
+
+def _file_stem(name: Any, index: int) -> str:
+    """A layer name as a file name: whitespace and path separators become '_'; no leading dot."""
+    stem = "_".join(str(name or "").replace(os.sep, " ").replace("/", " ").split()).lstrip(".")
+    return stem or f"layer_{index}"
+
+
+def _write(path: Path, data: Any, meta: dict[str, Any]) -> Path:
+    from cryofm.io import write_map
+
+    volume, label = _prepare(path, data, meta)
+    return write_map(path, volume, overwrite=True, label=label)
+
+
+def _prepare(path: Path, data: Any, meta: dict[str, Any]) -> tuple[Any, str]:
+    """The layer as a `Volume` for `path`, and its provenance label; refuses what `write_mrc` refuses."""
+    from cryofm.errors import CryofmInputError
+    from cryofm.io import Volume
 
     name = meta.get("name")
     if meta.get("rgb") or meta.get("multiscale"):
@@ -102,5 +163,4 @@ def _write(path: Path, data: Any, meta: dict[str, Any]) -> Path:
         origin=translate[::-1],
         metadata={"labels": list(info.get("labels", [])), "path": info.get("path"), **header},
     )
-    label = f"napari layer {meta.get('name', '')}".strip()
-    return write_map(path, volume, overwrite=True, label=label)
+    return volume, f"napari layer {meta.get('name', '')}".strip()
