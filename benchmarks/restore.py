@@ -40,6 +40,7 @@ def run(quick: bool, samplers: list[str], prior, device: str, steps: dict[str, i
     rows: dict[str, dict[str, list[float]]] = {}
     beyond: dict[str, list[float]] = {}
     seconds: dict[str, list[float]] = {}  # "sampler task" -> seconds per map
+    calibration: dict[str, list[tuple[float, float]]] = {}  # "sampler case" -> uncertainty_check per map
     for i, gt in enumerate(truths):
         cases = []
         if "denoise" in tasks:
@@ -61,14 +62,17 @@ def run(quick: bool, samplers: list[str], prior, device: str, steps: dict[str, i
             row["baseline"].append(P.fsc_auc(base, gt.data))
             for s in samplers:
                 t0 = time.perf_counter()
-                out = P.restore(task, degraded, prior, sampler=s, device=device, steps=steps[s], samples=samples).volume.data
+                restored = P.restore(task, degraded, prior, sampler=s, device=device, steps=steps[s], samples=samples)
                 seconds.setdefault(f"{s} {task}", []).append(time.perf_counter() - t0)
+                out = restored.volume.data
+                if restored.std is not None:  # posterior samples: does the std map tell where the errors are?
+                    calibration.setdefault(f"{s} {name}", []).append(uncertainty_check(out, restored.std.data, gt.data))
                 row[s].append(P.fsc_auc(out, gt.data))
                 if task == "upsample":  # the spectrum beyond the input's Nyquist, which the data lack
                     beyond.setdefault(s, []).append(P.correlation_beyond(out, gt.data, degraded.shape))
             print(f"  {gt.name:18s} {name:14s} " + " ".join(f"{k}={v[-1]:.3f}" for k, v in row.items()),
                   file=sys.stderr, flush=True)
-    return {"truths": [g.name for g in truths], "kinds": [g.kind for g in truths], "rows": rows, "seconds": seconds, "upsample_beyond_nyquist": beyond}
+    return {"truths": [g.name for g in truths], "kinds": [g.kind for g in truths], "rows": rows, "seconds": seconds, "calibration": calibration, "upsample_beyond_nyquist": beyond}
 
 
 def published(name: str) -> str:
@@ -92,6 +96,15 @@ def table(result: dict, samplers: list[str]) -> str:
         cells += [f"{np.mean(row[s]):.3f} ({np.mean(row[s]) - obs:+.3f})" for s in samplers]
         lines.append("| " + " | ".join(cells + [published(name)]) + " |")
     return "\n".join(lines)
+
+
+def uncertainty_check(mean: np.ndarray, std: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """How well the per-voxel std of K posterior samples describes the mean's error: the correlation
+    of |mean - truth| with std over the box, and mean (mean - truth)^2 / mean std^2 (1 + 1/K for
+    samples from the true posterior; larger: the std understates the error)."""
+    err = np.asarray(mean, np.float64) - truth
+    std = np.asarray(std, np.float64)
+    return float(np.corrcoef(np.abs(err).ravel(), std.ravel())[0, 1]), float(np.mean(err**2) / np.mean(std**2))
 
 
 def gains_by_kind(result: dict, samplers: list[str]) -> str:
@@ -194,6 +207,10 @@ def main() -> None:
           + "\n")
     print(table(result, samplers))
     print(gains_by_kind(result, samplers))
+    for key, values in result["calibration"].items():
+        corr, ratio = np.mean(np.asarray(values), axis=0)
+        print(f"uncertainty, {key}: corr(|mean - truth|, std) {corr:.3f}; mean squared error / mean std^2 {ratio:.2f} "
+              f"({1 + 1 / args.samples:.2f} for calibrated samples)")
     for s, values in result["upsample_beyond_nyquist"].items():
         print(f"upsample x2 ({s}): Fourier correlation with the truth beyond the input's Nyquist "
               f"{np.mean(values):.3f} (min {np.min(values):.3f}; the Fourier-padded input has ~0 there)")
