@@ -41,8 +41,8 @@ from cryofm.sampling.dc import sample_dc
 from cryofm.sampling.fps import sample_fps
 from cryofm.sampling.grid import time_grid
 
-__all__ = ["Settings", "DEFAULT_STEPS", "DEFAULT_T_START", "DETERMINISTIC_ERROR_SCALE", "POSTERIOR_ETA", "sample_map", "plan_for", "resize",
-           "noise_from_solvent_or_halves", "clean_stats", "merge_beyond_band", "time_grid_for", "Ticker",
+__all__ = ["Settings", "DEFAULT_STEPS", "DEFAULT_T_START", "DETERMINISTIC_ERROR_SCALE", "POSTERIOR_ETA", "sample_map",
+           "plan_for", "resize", "noise_from_solvent_or_halves", "clean_stats", "merge_beyond_band", "time_grid_for", "Ticker",
            "band_mask", "wiener_shells", "wiener_filter", "model_shape", "padded_shape", "pad_to", "regrid"]
 
 # steps, and where the flow starts on the straight path from the classical estimate, per (task,
