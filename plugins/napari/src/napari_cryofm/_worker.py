@@ -44,11 +44,17 @@ DEVICES = ("auto", "cpu", "cuda")
 
 
 def available_devices() -> tuple[str, ...]:
-    """The devices this machine can restore on: ``auto`` and ``cpu``, and ``cuda`` only when torch
-    sees a CUDA device (offering it otherwise only leads to an error after the user chose it)."""
-    import torch
+    """The devices this machine can restore on: ``auto`` and ``cpu``, and ``cuda`` only where
+    cryofm's one device check (`cryofm.prior.prior.torch_device`) accepts it (offering it
+    otherwise only leads to an error after the user chose it)."""
+    from cryofm.errors import CryofmInputError
+    from cryofm.prior.prior import torch_device
 
-    return DEVICES if torch.cuda.is_available() else tuple(d for d in DEVICES if d != "cuda")
+    try:
+        torch_device("cuda")
+    except CryofmInputError:
+        return tuple(d for d in DEVICES if d != "cuda")
+    return DEVICES
 
 
 @dataclass(frozen=True)
