@@ -19,8 +19,9 @@ support), by conjugate gradients.  Uses in the wedge pipeline (`cryofm.restore.a
 3. the final map: flattening the solvent moves the measured components, so they are fitted again
    within the support to the restored map's, weighted by their posterior precision.
 
-Maps whose support fills much of the box (a crop inside a complex) gain little and make the noise
-estimate unreliable: `support_fraction_ok` says when to use it.
+Maps whose support fills much of the box against the measured fraction (a crop inside a complex,
+a narrow tilt range) gain little from uses 2 and 3, and `support_fraction_ok` says when to make
+them; the noise estimate (use 1) is still made there, and runs low (see `support_noise_power`).
 """
 
 from __future__ import annotations
@@ -135,8 +136,9 @@ def support_noise_power(y: np.ndarray, measured: np.ndarray, mask: np.ndarray, i
     component, from the residual of `support_fit(y, ...)`.
 
     The fit absorbs the noise in `mean(mask) / f` of the measured degrees of freedom (`f` the
-    measured fraction), so the residual power is divided by what is left.  Call only where
-    `support_fraction_ok(mask, measured)`.
+    measured fraction), so the residual power is divided by what is left.  Where the support is too
+    large (`support_fraction_ok` false) what is left is taken as `1 - MAX_SUPPORT_RATIO`, and the
+    estimate runs low.
     """
     shape = tuple(y.shape)
     p = np.asarray(measured, dtype=np.float64)
