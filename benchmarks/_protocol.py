@@ -138,18 +138,18 @@ def denoise_cases(x: np.ndarray, index: int, freq, curves: dict[str, np.ndarray]
 
 
 def restore(task: str, degraded, prior, *, sampler: str = "dc", device: str = "cpu", steps: int | None = None,
-            samples: int = 1):
+            samples: int = 1, tilt_range=(-60.0, 60.0)):
     """Restore one degraded case as every benchmark script does (seed 0, the pipeline's defaults
-    otherwise): `degraded` is `(h1, h2)` for "denoise", the wedged map for "wedge", the 3.0 A map
-    for "upsample"; `samples` > 1 gives the mean of that many posterior samples.  Returns the
-    `cryofm` `Restoration`."""
+    otherwise): `degraded` is `(h1, h2)` for "denoise", the wedged map for "wedge" (measured over
+    `tilt_range`), the 3.0 A map for "upsample"; `samples` > 1 gives the mean of that many
+    posterior samples.  Returns the `cryofm` `Restoration`."""
     import cryofm
 
     kw = dict(prior=prior, device=device, sampler=sampler, steps=steps, seed=0, samples=samples)
     if task == "denoise":
         return cryofm.denoise(degraded[0], degraded[1], voxel_size=VOXEL, **kw)
     if task == "wedge":
-        return cryofm.complete_wedge(degraded, voxel_size=VOXEL, tilt_range=(-60, 60), **kw)
+        return cryofm.complete_wedge(degraded, voxel_size=VOXEL, tilt_range=tuple(tilt_range), **kw)
     if task == "upsample":
         return cryofm.upsample(degraded, voxel_size=2 * VOXEL, factor=2, **kw)
     raise ValueError(f"task must be denoise, wedge or upsample, got {task!r}")

@@ -34,7 +34,8 @@ TASKS = ("denoise", "wedge", "upsample")
 
 
 def run(quick: bool, samplers: list[str], prior, device: str, steps: dict[str, int | None],
-        tasks: tuple[str, ...] = TASKS, wedge_noise: float = 0.0, samples: int = 1) -> dict:
+        tasks: tuple[str, ...] = TASKS, wedge_noise: float = 0.0, samples: int = 1,
+        wedge_tilt: float | None = None) -> dict:
     freq, curves = P.read_curves()
     truths = P.ground_truths(quick)
     rows: dict[str, dict[str, list[float]]] = {}
@@ -53,6 +54,9 @@ def run(quick: bool, samplers: list[str], prior, device: str, steps: dict[str, i
                 noisy = gt.data + wedge_noise * np.random.default_rng(2000 + i).standard_normal(gt.data.shape)
                 w = P.degrade_wedge(noisy)
                 cases.append((f"wedge sd {wedge_noise:g}", "wedge", w, w, P.masked(w)))
+            if wedge_tilt is not None:  # beyond the protocol: a narrower (or wider) tilt range
+                w = P.degrade_wedge(gt.data, (-wedge_tilt, wedge_tilt))
+                cases.append((f"wedge +-{wedge_tilt:g}", "wedge", w, w, P.masked(w)))
         if "upsample" in tasks:
             c = P.degrade_upsample(gt.data)
             cases.append(("upsample x2", "upsample", c, P.padded(c), P.masked(P.padded(c))))
@@ -62,7 +66,9 @@ def run(quick: bool, samplers: list[str], prior, device: str, steps: dict[str, i
             row["baseline"].append(P.fsc_auc(base, gt.data))
             for s in samplers:
                 t0 = time.perf_counter()
-                restored = P.restore(task, degraded, prior, sampler=s, device=device, steps=steps[s], samples=samples)
+                tilt = (-wedge_tilt, wedge_tilt) if wedge_tilt is not None and name == f"wedge +-{wedge_tilt:g}" else (-60, 60)
+                restored = P.restore(task, degraded, prior, sampler=s, device=device, steps=steps[s], samples=samples,
+                                     tilt_range=tilt)
                 seconds.setdefault(f"{s} {task}", []).append(time.perf_counter() - t0)
                 out = restored.volume.data
                 if restored.std is not None:  # posterior samples: does the std map tell where the errors are?
@@ -161,6 +167,8 @@ def main() -> None:
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma list of denoise, wedge, upsample")
     parser.add_argument("--wedge-noise", type=float, default=0.0,
                         help="also a wedge case with white noise of this sd added before the wedge (not in the protocol)")
+    parser.add_argument("--wedge-tilt", type=float, default=None,
+                        help="also a wedge case measured over +-this many degrees (not in the protocol)")
     parser.add_argument("--error-scale", type=float, default=None,
                         help="dc's factor on the prior's error table for one sample (default: "
                              "cryofm.restore.pipeline.DETERMINISTIC_ERROR_SCALE)")
@@ -194,7 +202,7 @@ def main() -> None:
         prior = RefinedForSamplers(prior)
     t0 = time.perf_counter()
     result = run(args.quick, samplers, prior, args.device, {"dc": args.steps_dc, "fps": args.steps_fps}, tasks,
-                 args.wedge_noise, args.samples)
+                 args.wedge_noise, args.samples, args.wedge_tilt)
     result["total_seconds"] = time.perf_counter() - t0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\nground truths ({len(result['truths'])}): {', '.join(result['truths'])}")
