@@ -168,3 +168,21 @@ def test_numpy_and_torch_fourier_masks_agree():
         t = make(like=like)
         assert isinstance(t, torch.Tensor)
         np.testing.assert_array_equal(t.numpy(), make())
+
+
+def test_auto_mask_keeps_every_molecule_of_a_crowded_box():
+    # a merged cluster of four touching blobs beside single molecules of the same density: the
+    # relative size rule alone (10 % of the largest component) dropped the singles
+    shape = (64, 64, 64)
+    cluster = [((12 + 6 * i, 12 + 6 * j, 12 + 6 * k), 1.0) for i in range(3) for j in range(3) for k in range(2)]
+    singles = [((50, 50, 50), 1.0), ((50, 14, 50), 1.0), ((14, 50, 50), 1.0)]
+    x = _blobs(shape, cluster + singles, 3.0)
+    x += 0.02 * np.random.default_rng(0).standard_normal(shape)
+    relative_only = auto_mask(x, 1.5, lowpass_A=6.0, min_component_radius_A=1e6)
+    assert relative_only[50, 50, 50] == 0  # the old rule: a whole molecule cut away
+    m = auto_mask(x, 1.5, lowpass_A=6.0)
+    for c, _ in cluster + singles:
+        assert m[c] == 1
+    assert m[0, 63, 0] == 0 and m[32, 32, 62] == 0
+    with pytest.raises(CryofmInputError, match="min_component_radius_A"):
+        auto_mask(x, 1.5, min_component_radius_A=-1.0)

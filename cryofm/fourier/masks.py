@@ -253,6 +253,7 @@ def auto_mask(
     dilate_A: float = 3.0,
     soft_edge_A: float = 6.0,
     min_component_fraction: float = 0.1,
+    min_component_radius_A: float | None = None,
 ) -> Any:
     """Automatic soft molecular mask of a map.
 
@@ -263,7 +264,12 @@ def auto_mask(
        cryo-EM packages and is robust to the map's scale and offset; pass ``threshold=`` (in the
        units of the low-passed map) for full control.
     3. Keep the connected components (6-connectivity) whose volume is at least
-       ``min_component_fraction`` of the largest one (drops isolated noise blobs).
+       ``min_component_fraction`` of the largest one, or at least that of a ball of radius
+       ``min_component_radius_A`` (default ``lowpass_A``).  This drops isolated noise specks,
+       which the low-pass leaves about one resolution element (``lowpass_A``) across, but keeps
+       every molecule of a crowded box (a field of particles, a filament's neighbours, a crop
+       of a complex), where one molecule can be small beside a merged cluster of its
+       neighbours: the relative rule alone dropped whole molecules there.
     4. Dilate by ``dilate_A`` and add a raised-cosine edge ``soft_edge_A`` wide, both by the
        Euclidean distance to the kept region.
 
@@ -274,6 +280,8 @@ def auto_mask(
         lowpass_A, dilate_A, soft_edge_A: Angstrom (dilation and edge may be 0).
         threshold: absolute threshold on the low-passed map, or None for the default.
         min_component_fraction: in [0, 1].
+        min_component_radius_A: Angstrom (>= 0); None: ``lowpass_A``.  Components of at least
+            this ball's volume are kept whatever their size relative to the largest.
 
     Returns:
         [nz, ny, nx] mask, 1 in the molecule, 0 far from it.
@@ -289,6 +297,8 @@ def auto_mask(
         raise CryofmInputError(f"dilate_A and soft_edge_A must be >= 0, got {dilate_A} and {soft_edge_A}")
     if not 0.0 <= min_component_fraction <= 1.0:
         raise CryofmInputError(f"min_component_fraction must be in [0, 1], got {min_component_fraction}")
+    if min_component_radius_A is not None and not min_component_radius_A >= 0:
+        raise CryofmInputError(f"min_component_radius_A must be >= 0 (Angstrom), got {min_component_radius_A}")
     place = _backend.placement(x)
     data = np.asarray(_backend.to_numpy(x), dtype=np.float64)
     smooth = lowpass(data, lowpass_A, vs)
@@ -304,7 +314,9 @@ def auto_mask(
     labels, count = scipy.ndimage.label(binary)
     if count > 1:
         sizes = np.bincount(labels.ravel())[1:]
-        keep = np.flatnonzero(sizes >= min_component_fraction * sizes.max()) + 1
+        radius = float(lowpass_A if min_component_radius_A is None else min_component_radius_A)
+        ball = 4.0 / 3.0 * np.pi * radius**3 / vs**3  # voxels
+        keep = np.flatnonzero((sizes >= min_component_fraction * sizes.max()) | (sizes >= ball)) + 1
         binary = np.isin(labels, keep)
     distance = scipy.ndimage.distance_transform_edt(~binary) * vs
     mask = _cosine_edge(distance, float(dilate_A), float(soft_edge_A))
