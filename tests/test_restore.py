@@ -9,7 +9,7 @@ import torch
 
 import cryofm
 from cryofm.errors import Cancelled, CryofmInputError
-from cryofm.fourier import fsc_curve, rfftn, radial_frequency
+from cryofm.fourier import coloured_noise, fsc_curve, rfftn, radial_frequency
 from cryofm.io.volume import Volume
 from cryofm.restore import Progress, Restoration, complete_wedge, denoise, upsample
 from cryofm.restore import pipeline as pl
@@ -68,16 +68,55 @@ def test_tiled_sampling_agrees_with_the_whole_box():
     assert np.abs(b - y).max() < 0.05
 
 
-def test_solvent_tiles_are_skipped():
+def test_tiled_dc_keeps_the_low_shells_as_clean_as_the_whole_box(monkeypatch):
+    # noise 1000x stronger past half Nyquist, as past a map's resolution.  A tile's crop smears
+    # that noise into its low shells; dc combines the data over the whole box and tiles only the
+    # network, so its low shells stay as clean as the whole box's (tiles of the whole posterior,
+    # each with the box's noise per frequency, left 28x the whole box's error there)
+    monkeypatch.setattr(pl, "DETERMINISTIC_ERROR_SCALE", 1.0)  # the WhitePrior's error table is exact
+    n = 32
+    noise_shells = torch.full((n // 2,), 0.01, dtype=torch.float64)
+    noise_shells[n // 4:] = 10.0
+    rng = np.random.default_rng(3)
+    truth = rng.standard_normal((n, n, n))  # the WhitePrior's own kind of map
+    y = truth + np.asarray(coloured_noise((n, n, n), noise_shells.numpy(), seed=4))
+    problem = DenoiseProblem(noise_shells, n)
+    whole = pl.Settings(steps=4, device="cpu")
+    tiled = pl.Settings(steps=4, device="cpu", tile=16, overlap=4, whole_box_voxels=1, batch=8)
+    a, _, _ = pl.sample_map(WhitePrior(), problem, y, whole, skip=None, fallback=y, tick=lambda k: None)
+    b, _, info = pl.sample_map(WhitePrior(), problem, y, tiled, skip=None, fallback=y, tick=lambda k: None)
+    assert info["tiles"] == 27 and not info["whole_box"]
+    err_whole, err_tiled, err_data = (float(np.mean((v - truth) ** 2)) for v in (a, b, y))
+    assert err_whole < 0.6 * err_data
+    assert err_tiled < 1.02 * err_whole
+    low = np.asarray(radial_frequency((n, n, n))) < 0.2
+    low_error = [float(np.sum(np.abs(np.fft.rfftn(v - truth, norm="ortho")[low]) ** 2)) for v in (a, b)]
+    assert low_error[1] < 2 * low_error[0]
+
+
+@pytest.mark.parametrize("sampler", ["dc", "fps"])
+def test_solvent_tiles_are_skipped(sampler):
     y = np.zeros((32, 32, 32))
     skip = np.zeros_like(y)
     skip[:12, :12, :12] = 1.0
-    settings = pl.Settings(steps=2, device="cpu", tile=16, overlap=4, whole_box_voxels=1)
+    settings = pl.Settings(sampler=sampler, steps=2, device="cpu", tile=16, overlap=4, whole_box_voxels=1)
     problem = DenoiseProblem(torch.full((16,), 0.1, dtype=torch.float64), 32)
     fallback = np.full(y.shape, 7.0)
-    out, _, info = pl.sample_map(WhitePrior(), problem, y, settings, skip=skip, fallback=fallback, tick=lambda n: None)
+    seen = []
+
+    class Counting(WhitePrior):
+        def velocity(self, x, t):
+            seen.append(x.shape[0])
+            return super().velocity(x, t)
+
+    out, _, info = pl.sample_map(Counting(), problem, y, settings, skip=skip, fallback=fallback, tick=lambda n: None)
     assert info["tiles_sampled"] < info["tiles"]
-    assert out[-1, -1, -1] == pytest.approx(7.0)  # a solvent corner took the fallback
+    if sampler == "fps":  # the posterior tile by tile: a solvent corner takes the fallback
+        assert out[-1, -1, -1] == pytest.approx(7.0)
+    else:  # the network sees only the tiles with density; a solvent corner's estimate is the fallback's,
+        # combined with the data (0) over the whole box
+        assert sum(seen) == info["tiles_sampled"] * settings.n_steps
+        assert 0.0 < out[-1, -1, -1] < 7.0
 
 
 # --- geometry of the outputs -------------------------------------------------------------------
@@ -286,3 +325,18 @@ def test_anisotropic_noise_model_beats_the_isotropic_one_on_directional_noise():
     assert cones.shape == (7, n // 2) and np.median(cones[0] / cones[1]) > 50
     with pytest.raises(CryofmInputError, match="two half maps"):
         denoise(h1, voxel_size=1.5, prior=prior, anisotropic=True)
+
+
+def test_memory_plan_follows_the_memory_a_user_allows(monkeypatch):
+    monkeypatch.setenv(pl.MEMORY_ENV, "2")
+    dc, fps = pl.memory_plan("cpu", "dc"), pl.memory_plan("cpu", "fps")
+    assert dc["whole_box_voxels"] == int(0.5 * 2 * 2**30 / pl.BYTES_PER_VOXEL["dc"])
+    assert fps["whole_box_voxels"] < dc["whole_box_voxels"]  # fps back-propagates: smaller boxes
+    for plan in (dc, fps):
+        assert plan["tile"] % 32 == 0 and plan["tile"] >= 64 and plan["overlap"] == plan["tile"] // 4
+        assert plan["tile"] ** 3 * plan["batch"] <= max(plan["whole_box_voxels"], 64**3)
+    monkeypatch.setenv(pl.MEMORY_ENV, "0.001")  # never below one 64^3 tile
+    assert pl.memory_plan("cpu", "dc")["whole_box_voxels"] == 64**3
+    monkeypatch.setenv(pl.MEMORY_ENV, "lots")
+    with pytest.raises(CryofmInputError, match="CRYOFM_MAX_MEMORY_GB"):
+        pl.memory_plan("cpu", "dc")

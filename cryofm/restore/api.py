@@ -186,15 +186,14 @@ def _restore(task: str, data, half2, *, mask, voxel_size, sampler, steps, sample
         raise CryofmInputError("anisotropic noise is measured from the difference of two half maps; pass half2= "
                                "(on the command line: two maps)")
     dev = resolve_device(device)
-    on_gpu = dev.startswith("cuda")  # more memory: bigger whole boxes and tile batches
     steps = pl.DEFAULT_STEPS.get((task, sampler)) if steps is None else as_count(steps, "steps", 1)
     samples = as_count(samples, "samples", 1)
+    prior = _load_prior(prior, dev)
     settings = pl.Settings(sampler=sampler, steps=steps, samples=samples, device=dev,
                            seed=as_count(seed, "seed", -(2**63)),
                            t_start=pl.DEFAULT_T_START.get((task, sampler), 1.0),
                            eta=pl.POSTERIOR_ETA.get((task, sampler), 0.0) if samples > 1 else 0.0,
-                           whole_box_voxels=160**3 if on_gpu else 128**3, batch=8 if on_gpu else 2)
-    prior = _load_prior(prior, dev)
+                           **pl.memory_plan(dev, sampler, prior.divisor))
     obs = vol1.data.astype(np.float64) if vol2 is None else 0.5 * (vol1.data.astype(np.float64) + vol2.data)
     grids = _Grids.of(vol1, prior, out_voxel)
 

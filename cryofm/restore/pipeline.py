@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
@@ -35,6 +36,7 @@ from cryofm.fourier import (
 from cryofm.operators import noise_power_from_halves, noise_power_from_solvent
 from cryofm.prior.normalize import NormStats
 from cryofm.restore.problems import Problem
+from cryofm.restore.tiled_prior import TiledVelocity
 from cryofm.restore.tiling import blend, plan_tiles
 from cryofm.restore.types import Progress
 from cryofm.sampling.dc import sample_dc
@@ -42,7 +44,7 @@ from cryofm.sampling.fps import sample_fps
 from cryofm.sampling.grid import time_grid
 
 __all__ = ["Settings", "DEFAULT_STEPS", "DEFAULT_T_START", "DETERMINISTIC_ERROR_SCALE", "POSTERIOR_ETA", "sample_map",
-           "plan_for", "resize", "noise_from_solvent_or_halves", "clean_stats", "merge_beyond_band", "time_grid_for", "Ticker",
+           "plan_for", "memory_plan", "available_memory", "resize", "noise_from_solvent_or_halves", "clean_stats", "merge_beyond_band", "time_grid_for", "Ticker",
            "band_mask", "wiener_shells", "wiener_filter", "model_shape", "padded_shape", "pad_to", "regrid"]
 
 # steps, and where the flow starts on the straight path from the classical estimate, per (task,
@@ -262,6 +264,76 @@ def wiener_filter(array: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return irfftn(rfftn(array) * expand_shells(weights, array.shape), array.shape)
 
 
+# --- how much of a box to sample at once ------------------------------------------------------
+# Peak memory per voxel of the sampled box, measured on the 2-core CPU (maxrss, whole boxes of a
+# crowded map): dc 3.3 GB for 192^3 (~470 B/voxel), fps 4.2 GB for 128^3 (~2,000: it
+# back-propagates through the network); with a margin.
+BYTES_PER_VOXEL = {"dc": 600, "fps": 2400}
+MEMORY_SHARE = 0.5  # of the memory available when the restoration starts
+
+
+MEMORY_ENV = "CRYOFM_MAX_MEMORY_GB"
+
+
+def available_memory(device: str) -> int:
+    """Bytes free for a restoration on `device`: the GPU's free memory, or the system's
+    MemAvailable capped by the process's cgroup limit (a batch job's share of a node; elsewhere
+    4 GiB), and by `$CRYOFM_MAX_MEMORY_GB` when set.
+
+    Raises:
+        CryofmInputError: `$CRYOFM_MAX_MEMORY_GB` is not a positive number.
+    """
+    if str(device).startswith("cuda"):
+        free = int(torch.cuda.mem_get_info(torch.device(device))[0])
+    else:
+        free = _read_number("/proc/meminfo", "MemAvailable:", 1024) or 4 * 2**30
+        limit = _read_number("/sys/fs/cgroup/memory.max", "", 1)  # cgroup v2; "max" when unlimited
+        if limit:
+            free = min(free, limit)
+    cap = os.environ.get(MEMORY_ENV)
+    if cap:
+        try:
+            gb = float(cap)
+        except ValueError:
+            gb = -1.0
+        if not gb > 0:
+            raise CryofmInputError(f"{MEMORY_ENV}={cap!r} is not a positive number of gigabytes; set it to the "
+                                   f"memory cryofm may use, e.g. 8, or unset it")
+        free = min(free, int(gb * 2**30))
+    return free
+
+
+def _read_number(path: str, key: str, unit: int) -> int | None:
+    """The integer after `key` on the first line starting with it in `path`, times `unit`; None if
+    the file, the key or a number is missing."""
+    try:
+        with open(path) as fh:
+            for line in fh:
+                if line.startswith(key):
+                    value = line[len(key):].split()
+                    return int(value[0]) * unit if value and value[0].isdigit() else None
+    except OSError:
+        return None
+    return None
+
+
+def memory_plan(device: str, sampler: str, divisor: int = 8) -> dict:
+    """`whole_box_voxels`, `tile`, `overlap` and `batch` for `Settings` from the memory available.
+
+    A box is sampled whole when it fits (in a crowded 192^3 box the whole box gained +0.125 in
+    FSC_AUC over its noisy half-map average, 128^3 tiles +0.116, 64^3 tiles +0.109, and the whole
+    box was the fastest: `benchmarks/large_map.py`); otherwise in the largest tiles that fit, a
+    multiple of 32 voxels (and of `divisor`), at least 64, overlapping by a quarter of the tile,
+    as many at once as fit (at most 8 on a GPU, 2 on a CPU).
+    """
+    per_voxel = BYTES_PER_VOXEL.get(sampler, max(BYTES_PER_VOXEL.values()))
+    voxels = max(64**3, int(MEMORY_SHARE * available_memory(device) / per_voxel))
+    step = math.lcm(32, int(divisor))
+    tile = max(64, int(voxels ** (1 / 3) + 1e-9) // step * step)
+    batch = max(1, min(8 if str(device).startswith("cuda") else 2, voxels // tile**3))
+    return {"whole_box_voxels": voxels, "tile": tile, "overlap": tile // 4, "batch": batch}
+
+
 # --- sampling ------------------------------------------------------------------------------
 def plan_for(shape: tuple[int, ...], skip: np.ndarray | None, settings: Settings):
     """`(plan, corners to sample)`: the whole box when it fits, else tiles; tiles where the soft
@@ -292,6 +364,8 @@ def sample_map(prior, problem: Problem, y: np.ndarray, settings: Settings, *, sk
     device = torch.device(settings.device)
     generator = torch.Generator(device=device).manual_seed(int(settings.seed))
     grid = time_grid_for(settings)
+    if settings.sampler == "dc" and len(corners) > 1:
+        return _sample_whole_with_tiled_network(prior, problem, y, settings, plan, run, fallback, tick, generator, grid)
     operator = problem.operator(plan.tile).to(device)
     constrain = problem.constraint(tuple(plan.tile), prior.voxel_size) if settings.sampler == "dc" else None
     means, stds = [], []
@@ -319,6 +393,28 @@ def sample_map(prior, problem: Problem, y: np.ndarray, settings: Settings, *, sk
         std = blend(plan, stds + [(c, np.zeros(plan.tile)) for c in skipped])
     info = {"tiles": len(corners), "tiles_sampled": len(run), "tile_shape": list(plan.tile),
             "whole_box": len(corners) == 1}
+    return mean, std, info
+
+
+def _sample_whole_with_tiled_network(prior, problem: Problem, y: np.ndarray, settings: Settings, plan, run, fallback,
+                                     tick, generator, grid) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    """`dc` over the whole box with the network on tiles (`cryofm.restore.tiled_prior`): the data
+    are combined per Fourier component of the whole box, so a tile's crop smears nothing."""
+    device = torch.device(settings.device)
+    shape = tuple(y.shape)
+    fb = torch.as_tensor(fallback, dtype=torch.float32, device=device)
+    network = TiledVelocity(prior, plan, run, fb, settings.batch)
+    operator = problem.operator(shape).to(device)
+    constrain = problem.constraint(shape, prior.voxel_size)
+    y_f = problem.data_fourier(torch.as_tensor(y, dtype=torch.float32, device=device)[None, None])
+    t0, scale = settings.t_start, settings.start_noise
+    start_map = fb[None, None] if settings.t_start < 1.0 else torch.zeros((1, 1, *shape), device=device)
+    x_init = lambda gen: (1 - t0) * start_map + t0 * scale * torch.randn(start_map.shape, generator=gen, device=device)  # noqa: E731
+    result = _run_sampler(network, operator, y_f, grid, settings, generator, lambda i: tick(len(run)), x_init, constrain)
+    mean = result.mean[0, 0].double().cpu().numpy()
+    std = None if result.std is None else result.std[0, 0].double().cpu().numpy()
+    info = {"tiles": len(plan), "tiles_sampled": len(run), "tile_shape": list(plan.tile), "whole_box": False,
+            "network_tiles_only": True}
     return mean, std, info
 
 
