@@ -131,7 +131,8 @@ def _wedge_measured(shape, wedge: dict) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Grids:
-    """The input's grid, the prior's (same physical box; `padded` to its divisor), the output's."""
+    """The input's grid, the prior's (same physical box, a multiple of its divisor, so `padded` is
+    `model`), the output's."""
 
     input: tuple[int, int, int]
     voxel_zyx: np.ndarray
@@ -143,7 +144,7 @@ class _Grids:
     @classmethod
     def of(cls, vol: Volume, prior, out_voxel) -> "_Grids":
         vs_zyx = vol.voxel_size[::-1]
-        m_shape = pl.model_shape(vol.shape, vs_zyx, prior.voxel_size)
+        m_shape = pl.model_shape(vol.shape, vs_zyx, prior.voxel_size, prior.divisor)
         out_vs = vol.voxel_size.copy() if out_voxel is None else np.asarray(out_voxel, dtype=np.float64)
         out_shape = tuple(max(1, int(round(n * v / o))) for n, v, o in zip(vol.shape, vs_zyx, out_vs[::-1]))
         return cls(vol.shape, vs_zyx, m_shape, pl.padded_shape(m_shape, prior.divisor), out_shape, out_vs)
