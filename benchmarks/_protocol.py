@@ -120,10 +120,12 @@ def curve_on_shells(freq: np.ndarray, curve: np.ndarray, shell_freq: np.ndarray)
     return np.clip(f, 1e-3, 1 - 1e-6)
 
 
-def degrade_denoise(x: np.ndarray, freq, curve, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Two half maps `x + n_i`, the noise coloured so that the expected FSC follows `curve`."""
+def degrade_denoise(x: np.ndarray, freq, curve, rng: np.random.Generator,
+                    voxel_size: float = VOXEL) -> tuple[np.ndarray, np.ndarray]:
+    """Two half maps `x + n_i` (`x` at `voxel_size` A), the noise coloured so that the expected
+    FSC follows `curve`."""
     signal = np.asarray(power_spectrum(x))
-    fsc = curve_on_shells(freq, curve, np.asarray(shell_frequencies(x.shape, VOXEL)))
+    fsc = curve_on_shells(freq, curve, np.asarray(shell_frequencies(x.shape, voxel_size)))
     noise = signal * (1 - fsc) / fsc
     seeds = rng.integers(0, 2**31, size=2)
     return tuple(x + np.asarray(coloured_noise(x.shape, noise, seed=int(s))) for s in seeds)  # type: ignore[return-value]
@@ -206,14 +208,14 @@ def correlation_beyond(a: np.ndarray, truth: np.ndarray, band_shape) -> float:
     return float(num / den) if den > 0 else 0.0
 
 
-def masked(x: np.ndarray) -> np.ndarray:
-    """`x` times an automatic soft solvent mask."""
-    return x * np.asarray(auto_mask(x, VOXEL), dtype=np.float64)
+def masked(x: np.ndarray, voxel_size: float = VOXEL) -> np.ndarray:
+    """`x` (at `voxel_size` A) times an automatic soft solvent mask."""
+    return x * np.asarray(auto_mask(x, voxel_size), dtype=np.float64)
 
 
-def baseline_denoise(h1: np.ndarray, h2: np.ndarray) -> np.ndarray:
+def baseline_denoise(h1: np.ndarray, h2: np.ndarray, voxel_size: float = VOXEL) -> np.ndarray:
     """The FSC-weighted Wiener average of the halves times an automatic soft solvent mask."""
-    return masked(np.asarray(wiener_average(h1, h2), dtype=np.float64))
+    return masked(np.asarray(wiener_average(h1, h2), dtype=np.float64), voxel_size)
 
 
 def padded(coarse: np.ndarray, shape=(BOX,) * 3) -> np.ndarray:

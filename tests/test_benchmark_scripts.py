@@ -60,3 +60,19 @@ def test_flow_start_prints_gain_correlation_and_power_per_start():
     assert [r[1].strip() for r in rows] == ["0.6", "1"]
     for _, _, gain, corr, power in rows:
         assert -1 < float(gain) < 1 and -1 <= float(corr) <= 1 and float(power) > 0
+
+
+def test_large_map_runs_the_cli_and_scores_it():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import _protocol
+
+    if not _protocol.CURVES.exists():
+        pytest.skip(f"the protocol's FSC curves ({_protocol.CURVES}) are not beside this clone")
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "large_map.py"), "--box", "40", "--voxel", "2.0",
+                          "--tasks", "denoise", "--device", "cpu"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    rows = [line.split("|")[1:-1] for line in out.stdout.splitlines() if line.startswith("| denoise 4.3A |")]
+    assert len(rows) == 1 and rows[0][-1].strip().startswith("1 of 1")
+    observation, restored = float(rows[0][1]), float(rows[0][3].split()[0])
+    assert restored > observation  # a crowded 40^3 box at 2 A, 4.3 A half maps: cryofm gains
+    assert "device(s) the CLI ran on: cpu" in out.stdout

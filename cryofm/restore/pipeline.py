@@ -1,11 +1,14 @@
 """The whole-map restoration pipeline (docs/ARCHITECTURE.md, data flow):
 
-1. resample the observation (and the halves) to the prior's voxel size (`resample_volume`);
+1. resample the observation (and the halves) onto the prior's grid: its voxel size, on a box
+   that is a multiple of `prior.divisor` (`model_shape`; never padded);
 2. estimate the noise power per shell (half maps, or the solvent outside a given/automatic mask)
    and the clean map's mean and standard deviation (data power minus noise power), normalise
-   with them (`prior.normalize`), pad to a multiple of `prior.divisor`;
-3. sample the posterior over the whole box when it fits, else over overlapping tiles blended
-   with a partition of unity (tiles of pure solvent take the Wiener estimate; tiles batched);
+   with them (`prior.normalize`);
+3. sample the posterior over the whole box when the network fits it in memory (`memory_plan`);
+   else `dc` still combines the data over the whole box and runs only the network on
+   overlapping tiles blended with a partition of unity (`cryofm.restore.tiled_prior`; tiles of
+   pure solvent take the Wiener estimate; tiles batched), and `fps` samples tile by tile;
 4. undo the normalisation, resample back to the output grid, and take the Fourier components
    beyond the prior's band from the (Wiener-weighted) data.
 """
@@ -289,9 +292,9 @@ MEMORY_ENV = "CRYOFM_MAX_MEMORY_GB"
 
 
 def available_memory(device: str) -> int:
-    """Bytes free for a restoration on `device`: the GPU's free memory, or the system's
-    MemAvailable capped by the process's cgroup limit (a batch job's share of a node; elsewhere
-    4 GiB), and by `$CRYOFM_MAX_MEMORY_GB` when set.
+    """Bytes free for a restoration on `device`, by which `memory_plan` sizes the network's boxes:
+    the GPU's free memory, or the system's MemAvailable capped by the process's cgroup limit (a
+    batch job's share of a node; elsewhere 4 GiB), and by `$CRYOFM_MAX_MEMORY_GB` when set.
 
     Raises:
         CryofmInputError: `$CRYOFM_MAX_MEMORY_GB` is not a positive number.
@@ -311,7 +314,7 @@ def available_memory(device: str) -> int:
             gb = -1.0
         if not gb > 0:
             raise CryofmInputError(f"{MEMORY_ENV}={cap!r} is not a positive number of gigabytes; set it to the "
-                                   f"memory cryofm may use, e.g. 8, or unset it")
+                                   f"memory cryofm sizes its network's boxes by, e.g. 8, or unset it")
         free = min(free, int(gb * 2**30))
     return free
 
@@ -333,11 +336,14 @@ def _read_number(path: str, key: str, unit: int) -> int | None:
 def memory_plan(device: str, sampler: str, divisor: int = 8) -> dict:
     """`whole_box_voxels`, `tile`, `overlap` and `batch` for `Settings` from the memory available.
 
-    A box is sampled whole when it fits (in a crowded 192^3 box the whole box gained +0.125 in
-    FSC_AUC over its noisy half-map average, 128^3 tiles +0.116, 64^3 tiles +0.109, and the whole
-    box was the fastest: `benchmarks/large_map.py`); otherwise in the largest tiles that fit, a
-    multiple of 32 voxels (and of `divisor`), at least 64, overlapping by a quarter of the tile,
-    as many at once as fit (at most 8 on a GPU, 2 on a CPU).
+    The network takes the whole box when it fits: tiles recompute their overlaps, so the whole
+    box is the fastest (a crowded 256^3 map at 1.05 A, 179^3 on the prior's grid, denoised in 34 s
+    whole against 96 s in 27 tiles of 96^3 with the same gain, +0.062 and +0.060:
+    `benchmarks/large_map.py`, the tiles with `CRYOFM_MAX_MEMORY_GB=2`).  Otherwise the largest
+    tiles that fit, a multiple of 32 voxels (and of `divisor`), at least 64, overlapping by a
+    quarter of the tile, as many at once as fit (at most 8 on a GPU, 2 on a CPU).  The budget is
+    the network's: the map's own arrays come on top (3.1-3.5 GB peak for that 256^3 map with a
+    2 GB setting).
     """
     per_voxel = BYTES_PER_VOXEL.get(sampler, max(BYTES_PER_VOXEL.values()))
     voxels = max(64**3, int(MEMORY_SHARE * available_memory(device) / per_voxel))
