@@ -84,6 +84,7 @@ def main(argv=None) -> int:
     ap.add_argument("--level", default="4.3A", help="the half maps' FSC curve (a column of fsc_curves.csv)")
     ap.add_argument("--tasks", default="denoise,wedge")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--sampler", default="dc", choices=["dc", "fps"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep", type=Path, default=None, help="write the maps here instead of a temporary folder")
     args = ap.parse_args(argv)
@@ -108,7 +109,7 @@ def main(argv=None) -> int:
             write_map(path, Volume(data.astype(np.float32), args.voxel), overwrite=True)
             return str(path)
 
-        common = ["--device", args.device, "--force"]
+        common = ["--device", args.device, "--sampler", args.sampler, "--force"]
         if "denoise" in tasks:
             files = [save("half1.mrc", h1), save("half2.mrc", h2)]
             wall, peak, report = run_cli(["denoise", *files, "-o", str(folder / "denoised.mrc"), *common])
@@ -122,7 +123,7 @@ def main(argv=None) -> int:
 
         from cryofm.io import read_map
 
-        print("\n| case | observation | masked Wiener | cryofm dc (CLI) | wall s | peak MB | tiles sampled |")
+        print(f"\n| case | observation | masked Wiener | cryofm {args.sampler} (CLI) | wall s | peak MB | tiles sampled |")
         print("|---|---|---|---|---|---|---|")
         for label, obs, base, path, wall, peak, report in rows:
             auc = P.fsc_auc(np.asarray(read_map(path).data, dtype=np.float64), truth)

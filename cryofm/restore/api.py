@@ -131,13 +131,12 @@ def _wedge_measured(shape, wedge: dict) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Grids:
-    """The input's grid, the prior's (same physical box, a multiple of its divisor, so `padded` is
-    `model`), the output's."""
+    """The input's grid, the prior's (same physical box, a multiple of its divisor: never padded),
+    the output's."""
 
     input: tuple[int, int, int]
     voxel_zyx: np.ndarray
     model: tuple[int, ...]
-    padded: tuple[int, ...]
     output: tuple[int, ...]
     output_voxel_xyz: np.ndarray
 
@@ -147,7 +146,7 @@ class _Grids:
         m_shape = pl.model_shape(vol.shape, vs_zyx, prior.voxel_size, prior.divisor)
         out_vs = vol.voxel_size.copy() if out_voxel is None else np.asarray(out_voxel, dtype=np.float64)
         out_shape = tuple(max(1, int(round(n * v / o))) for n, v, o in zip(vol.shape, vs_zyx, out_vs[::-1]))
-        return cls(vol.shape, vs_zyx, m_shape, pl.padded_shape(m_shape, prior.divisor), out_shape, out_vs)
+        return cls(vol.shape, vs_zyx, m_shape, out_shape, out_vs)
 
     def to_output(self, array: np.ndarray) -> np.ndarray:
         """A map on the input's physical box (input or prior grid) on the output grid, at exactly the
@@ -209,10 +208,9 @@ def _restore(task: str, data, half2, *, mask, voxel_size, sampler, steps, sample
     if task == "upsample":  # the data's own grid: noise and statistics are estimated there
         coarse = {"obs": obs, "mask": _solvent_mask(obs, float(np.mean(grids.voxel_zyx)), mask_in)}
 
-    skip = pl.pad_to(mask_m, grids.padded, 0.0)
-    plan, run_corners = pl.plan_for(grids.padded, skip, settings)
+    plan, run_corners = pl.plan_for(grids.model, mask_m, settings)
     ticker = pl.Ticker(settings.n_steps * len(run_corners) * settings.samples * len(runs), progress, cancel)
-    ticker.emit("prepare", f"{task}: box {grids.input} -> prior grid {grids.padded}, {len(run_corners)} of {len(plan)} tiles")
+    ticker.emit("prepare", f"{task}: box {grids.input} -> prior grid {grids.model}, {len(run_corners)} of {len(plan)} tiles")
     ticker.check()
 
     restored, stds, infos, extra = [], [], [], {}
@@ -221,11 +219,10 @@ def _restore(task: str, data, half2, *, mask, voxel_size, sampler, steps, sample
                                                         ratio=max(grids.input) / max(grids.model),
                                                         coarse=coarse, wedge=wedge, average=average,
                                                         anisotropic=anisotropic)
-        mean, std, info = _sample(task, prior, problem, y, wiener, skip, mask_m, grids, settings, ticker)
-        crop = tuple(slice(0, s) for s in grids.model)
-        restored.append(grids.to_output(np.asarray(prior.denormalize(mean[crop], stats), dtype=np.float64)))
+        mean, std, info = _sample(task, prior, problem, y, wiener, mask_m, grids, settings, ticker)
+        restored.append(grids.to_output(np.asarray(prior.denormalize(mean, stats), dtype=np.float64)))
         if std is not None:
-            stds.append(grids.to_output(std[crop] * stats.std))
+            stds.append(grids.to_output(std * stats.std))
         infos.append(info)
         extra.setdefault("noise_power_prior_grid", noise.tolist())
         extra.setdefault("normalization", {"mean": stats.mean, "std": stats.std})
@@ -245,28 +242,27 @@ def _restore(task: str, data, half2, *, mask, voxel_size, sampler, steps, sample
     observation = vol1.with_data(obs.astype(np.float32))
     report = build_report(task, observation, volume, vol1, vol2, restored if independent_halves else None,
                           settings=settings, infos=infos, seconds=seconds, prior=prior,
-                          extra=extra | {"prior_grid": list(grids.padded), "wedge": _jsonable(wedge)})
+                          extra=extra | {"prior_grid": list(grids.model), "wedge": _jsonable(wedge)})
     ticker.emit("finish", f"done in {seconds:.1f} s")
     return Restoration(volume=volume, std=std_vol, input=observation, report=report)
 
 
-def _sample(task, prior, problem, y, wiener, skip, mask_m, grids: _Grids, settings, ticker):
-    """Pad the normalised data, build the start/fallback (the masked-Wiener map; for a wedge whose
-    molecule leaves room for solvent, the support-constrained Wiener map), sample the posterior."""
+def _sample(task, prior, problem, y, wiener, mask_m, grids: _Grids, settings, ticker):
+    """Build the start/fallback (the masked-Wiener map; for a wedge whose molecule leaves room for
+    solvent, the support-constrained Wiener map) of the normalised data, sample the posterior."""
     solvent = float(np.median(y[mask_m < 0.5])) if np.any(mask_m < 0.5) else 0.0
-    y_p = pl.pad_to(y, grids.padded, solvent)
-    # the Wiener weights' grid (the data's) and the padded box, both by their length in Angstrom
+    # the Wiener weights' grid (the data's) and the prior's, both by their length in Angstrom
     data_len = float(max(n * v for n, v in zip(grids.input, grids.voxel_zyx))) if task == "upsample" \
         else max(grids.model) * prior.voxel_size
-    w_p = resample_shells(torch.as_tensor(wiener), data_len, max(grids.padded) * prior.voxel_size, max(grids.padded) // 2)
+    w_p = resample_shells(torch.as_tensor(wiener), data_len, max(grids.model) * prior.voxel_size, max(grids.model) // 2)
     # the flow starts from the fallback when t_start < 1; from t = 1 it only fills skipped solvent tiles
-    measured_p = problem.measured(grids.padded) if task == "wedge" and settings.t_start < 1.0 else None
-    if measured_p is not None and support_fraction_ok(skip, measured_p):
-        fallback = support_fit(y_p, measured_p, skip, data_weight=_snr(w_p.numpy(), y_p.shape),
-                               reference=np.full(y_p.shape, solvent), reference_weight=1.0)  # support-constrained Wiener
+    measured_p = problem.measured(grids.model) if task == "wedge" and settings.t_start < 1.0 else None
+    if measured_p is not None and support_fraction_ok(mask_m, measured_p):
+        fallback = support_fit(y, measured_p, mask_m, data_weight=_snr(w_p.numpy(), y.shape),
+                               reference=np.full(y.shape, solvent), reference_weight=1.0)  # support-constrained Wiener
     else:
-        fallback = flatten_solvent(pl.wiener_filter(y_p, w_p.numpy()), skip)  # the masked-Wiener estimate
-    return pl.sample_map(prior, problem, y_p, settings, skip=skip, fallback=fallback, tick=ticker)
+        fallback = flatten_solvent(pl.wiener_filter(y, w_p.numpy()), mask_m)  # the masked-Wiener estimate
+    return pl.sample_map(prior, problem, y, settings, skip=mask_m, fallback=fallback, tick=ticker)
 
 
 def _finish(task, result, obs, vol1, vol2, mask_in, wedge, grids: _Grids, settings) -> np.ndarray:

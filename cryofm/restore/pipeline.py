@@ -48,7 +48,7 @@ from cryofm.sampling.grid import time_grid
 
 __all__ = ["Settings", "DEFAULT_STEPS", "DEFAULT_T_START", "DETERMINISTIC_ERROR_SCALE", "POSTERIOR_ETA", "sample_map",
            "plan_for", "memory_plan", "available_memory", "resize", "noise_from_solvent_or_halves", "clean_stats", "merge_beyond_band", "time_grid_for", "Ticker",
-           "band_mask", "wiener_shells", "wiener_filter", "model_shape", "padded_shape", "pad_to", "regrid"]
+           "band_mask", "wiener_shells", "wiener_filter", "model_shape", "regrid"]
 
 # steps, and where the flow starts on the straight path from the classical estimate, per (task,
 # sampler); chosen on the benchmark ground truths (benchmarks/restore.py), never on held-out maps.
@@ -179,10 +179,10 @@ def resize(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def model_shape(shape: tuple[int, int, int], voxel_size_zyx: np.ndarray, prior_voxel: float,
-                divisor: int | None = None) -> tuple[int, ...]:
-    """Box on the prior's grid covering the same physical box: `round(n v / v_prior)` per axis, or
-    with `divisor` the nearest multiple of it (at least 16 voxels), so the data are resampled onto
-    a box the network takes and never padded.
+                divisor: int) -> tuple[int, ...]:
+    """Box on the prior's grid covering the same physical box: `n v / v_prior` per axis rounded
+    to the nearest multiple of `divisor` (at least 16 voxels), so the data are resampled onto a
+    box the network takes and never padded.
 
     Padding is not neutral: a box padded with solvent is no longer periodic where density reaches
     its faces, and the step smears into every Fourier component; a wedged map padded so is no longer
@@ -191,20 +191,7 @@ def model_shape(shape: tuple[int, int, int], voxel_size_zyx: np.ndarray, prior_v
     price is a voxel size up to `divisor / 2 / n` off the prior's (2.8 % for 70 -> 72 voxels).
     """
     exact = [n * float(v) / prior_voxel for n, v in zip(shape, voxel_size_zyx)]
-    if divisor is None:
-        return tuple(max(2, int(round(e))) for e in exact)
     return tuple(max(16, int(round(e / divisor)) * int(divisor)) for e in exact)
-
-
-def padded_shape(shape: tuple[int, ...], divisor: int, minimum: int = 16) -> tuple[int, ...]:
-    return tuple(max(minimum, int(math.ceil(s / divisor) * divisor)) for s in shape)
-
-
-def pad_to(array: np.ndarray, shape: tuple[int, ...], value: float) -> np.ndarray:
-    """Place `array` at the corner [0, 0, 0] of a box of `shape` filled with `value`."""
-    out = np.full(shape, value, dtype=np.float64)
-    out[tuple(slice(0, s) for s in array.shape)] = array
-    return out
 
 
 # --- statistics ----------------------------------------------------------------------------

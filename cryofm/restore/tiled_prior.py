@@ -32,7 +32,8 @@ class TiledVelocity:
 
     def __init__(self, prior, plan: TilePlan, run: list, fallback: torch.Tensor, batch: int) -> None:
         self.prior, self.plan, self.run, self.batch = prior, plan, list(run), max(1, int(batch))
-        self.skipped = [c for c in plan.corners if c not in set(self.run)]
+        sampled = set(self.run)
+        self.skipped = [c for c in plan.corners if c not in sampled]
         self.fallback = fallback
         self.refine = getattr(prior, "refine", None)  # `network_velocity` passes `refine` when set
         self._windows: dict = {}
