@@ -268,13 +268,12 @@ def wiener_filter(array: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 # --- how much of a box to sample at once ------------------------------------------------------
-# Peak memory per voxel of the sampled box, measured on the 2-core CPU (maxrss, whole boxes of a
-# crowded map): dc 3.3 GB for 192^3 (~470 B/voxel), fps 4.2 GB for 128^3 (~2,000: it
-# back-propagates through the network); with a margin.
+# Peak memory per voxel of the box the network takes, with a margin: the CLI's peak (maxrss) less
+# ~0.4 GB of imports and model, `benchmarks/large_map.py` on the 2-core CPU: dc 3.3 GB for a
+# 176^3 whole box (256^3 at 1.05 A; ~500 B/voxel, the map's own arrays included), fps 4.4 GB for
+# 128^3 (`--box 128 --voxel 1.5 --sampler fps`; ~1,900: it back-propagates through the network).
 BYTES_PER_VOXEL = {"dc": 600, "fps": 2400}
 MEMORY_SHARE = 0.5  # of the memory available when the restoration starts
-
-
 MEMORY_ENV = "CRYOFM_MAX_MEMORY_GB"
 
 
@@ -354,74 +353,65 @@ def plan_for(shape: tuple[int, ...], skip: np.ndarray | None, settings: Settings
 
 def sample_map(prior, problem: Problem, y: np.ndarray, settings: Settings, *, skip: np.ndarray | None,
                fallback: np.ndarray, tick: Callable[[int], None]) -> tuple[np.ndarray, np.ndarray | None, dict]:
-    """Posterior mean (and std over samples) of the normalised map `y` on the (padded) model grid.
+    """Posterior mean (and std over samples) of the normalised map `y` on the model grid.
 
-    Whole box when `y.size <= settings.whole_box_voxels`, else overlapping tiles of
-    `settings.tile` (a multiple of `prior.divisor`).  Tiles where `skip` (a soft mask) stays below
-    0.01 take `fallback` (the classical estimate) and no sampling; with `settings.t_start < 1` the
-    sampler starts at `t_start` on the straight path from `fallback`, `(1 - t) fallback + t e`.  `tick(n)` is called after every sampler step with the
-    number of tile-samples the step advanced.
+    `dc` samples the whole box; its network runs on the whole box when `y.size <=
+    settings.whole_box_voxels`, else on overlapping tiles of `settings.tile` (a multiple of
+    `prior.divisor`; `cryofm.restore.tiled_prior`).  `fps` samples those tiles one by one.  Tiles
+    where `skip` (a soft mask) stays below 0.01 are not sent to the network: they take `fallback`
+    (the classical estimate).  With `settings.t_start < 1` the sampler starts at `t_start` on the
+    straight path from `fallback`, `(1 - t) fallback + t e`.  `tick(n)` is called after every
+    sampler step with the number of tile-samples the step advanced.
 
     Returns:
-        `(mean, std or None, info)` as float64 arrays of `y.shape`; info: tiles, run, batch.
+        `(mean, std or None, info)` as float64 arrays of `y.shape`; info: tiles, tiles_sampled,
+        tile_shape, whole_box.
     """
     plan, run = plan_for(tuple(y.shape), skip, settings)
-    corners = plan.corners
     device = torch.device(settings.device)
     generator = torch.Generator(device=device).manual_seed(int(settings.seed))
     grid = time_grid_for(settings)
-    if settings.sampler == "dc" and len(corners) > 1:
-        return _sample_whole_with_tiled_network(prior, problem, y, settings, plan, run, fallback, tick, generator, grid)
+    info = {"tiles": len(plan), "tiles_sampled": len(run), "tile_shape": list(plan.tile), "whole_box": len(plan) == 1}
+    if settings.sampler == "dc" and run:  # the whole box; the network on tiles when it does not fit
+        network = prior if len(plan) == 1 else TiledVelocity(prior, plan, run, torch.as_tensor(
+            fallback, dtype=torch.float32, device=device), settings.batch)
+        shape = tuple(y.shape)
+        y_f = problem.data_fourier(torch.as_tensor(y, dtype=torch.float32, device=device)[None, None])
+        result = _run_sampler(network, problem.operator(shape).to(device), y_f, grid, settings, generator,
+                              lambda i: tick(len(run)), _x_init(fallback[None], settings, device),
+                              problem.constraint(shape, prior.voxel_size))
+        std = None if result.std is None else result.std[0, 0].double().cpu().numpy()
+        return result.mean[0, 0].double().cpu().numpy(), std, info
+    # fps, which back-propagates through the network, samples tile by tile
     operator = problem.operator(plan.tile).to(device)
-    constrain = problem.constraint(tuple(plan.tile), prior.voxel_size) if settings.sampler == "dc" else None
     means, stds = [], []
     for start in range(0, len(run), settings.batch):
         batch = run[start:start + settings.batch]
         ys = torch.stack([torch.as_tensor(y[plan.slices(c)], dtype=torch.float32) for c in batch])[:, None].to(device)
-        y_f = problem.data_fourier(ys)
-        # x at the first time of the grid: the straight path from the classical estimate (t_start < 1)
-        # or from 0, with `init_noise` times the path's noise (1: posterior sampling; 0: the noise's
-        # mean, whose deterministic flow gives the posterior mean exactly for a Gaussian prior)
-        start_map = torch.stack([torch.as_tensor(fallback[plan.slices(c)], dtype=torch.float32) for c in batch])
-        start_map = (start_map[:, None] if settings.t_start < 1.0 else torch.zeros_like(start_map[:, None])).to(device)
-        t0, scale = settings.t_start, settings.start_noise
-        x_init = lambda gen, m=start_map: ((1 - t0) * m  # noqa: E731
-                                           + t0 * scale * torch.randn(m.shape, generator=gen, device=device))
-        result = _run_sampler(prior, operator, y_f, grid, settings, generator, lambda i, n=len(batch): tick(n), x_init,
-                              constrain)
+        x_init = _x_init(np.stack([fallback[plan.slices(c)] for c in batch]), settings, device)
+        result = _run_sampler(prior, operator, problem.data_fourier(ys), grid, settings, generator,
+                              lambda i, n=len(batch): tick(n), x_init)
         means += [(c, r) for c, r in zip(batch, result.mean[:, 0].double().cpu().numpy())]
         if result.std is not None:
             stds += [(c, r) for c, r in zip(batch, result.std[:, 0].double().cpu().numpy())]
-    skipped = [c for c in corners if c not in run]
+    skipped = [c for c in plan.corners if c not in run]
     mean = blend(plan, means + [(c, fallback[plan.slices(c)]) for c in skipped])
     std = None
     if settings.samples > 1:
         std = blend(plan, stds + [(c, np.zeros(plan.tile)) for c in skipped])
-    info = {"tiles": len(corners), "tiles_sampled": len(run), "tile_shape": list(plan.tile),
-            "whole_box": len(corners) == 1}
     return mean, std, info
 
 
-def _sample_whole_with_tiled_network(prior, problem: Problem, y: np.ndarray, settings: Settings, plan, run, fallback,
-                                     tick, generator, grid) -> tuple[np.ndarray, np.ndarray | None, dict]:
-    """`dc` over the whole box with the network on tiles (`cryofm.restore.tiled_prior`): the data
-    are combined per Fourier component of the whole box, so a tile's crop smears nothing."""
-    device = torch.device(settings.device)
-    shape = tuple(y.shape)
-    fb = torch.as_tensor(fallback, dtype=torch.float32, device=device)
-    network = TiledVelocity(prior, plan, run, fb, settings.batch)
-    operator = problem.operator(shape).to(device)
-    constrain = problem.constraint(shape, prior.voxel_size)
-    y_f = problem.data_fourier(torch.as_tensor(y, dtype=torch.float32, device=device)[None, None])
+def _x_init(fallback: np.ndarray, settings: Settings, device) -> Callable:
+    """`generator -> x` at the first time of the grid for a batch of maps `fallback` `[B, D, H, W]`:
+    the straight path from the classical estimate (t_start < 1) or from 0, with `init_noise` times
+    the path's noise (1: posterior sampling; 0: the noise's mean, whose deterministic flow gives
+    the posterior mean exactly for a Gaussian prior)."""
     t0, scale = settings.t_start, settings.start_noise
-    start_map = fb[None, None] if settings.t_start < 1.0 else torch.zeros((1, 1, *shape), device=device)
-    x_init = lambda gen: (1 - t0) * start_map + t0 * scale * torch.randn(start_map.shape, generator=gen, device=device)  # noqa: E731
-    result = _run_sampler(network, operator, y_f, grid, settings, generator, lambda i: tick(len(run)), x_init, constrain)
-    mean = result.mean[0, 0].double().cpu().numpy()
-    std = None if result.std is None else result.std[0, 0].double().cpu().numpy()
-    info = {"tiles": len(plan), "tiles_sampled": len(run), "tile_shape": list(plan.tile), "whole_box": False,
-            "network_tiles_only": True}
-    return mean, std, info
+    start = torch.as_tensor(np.asarray(fallback), dtype=torch.float32)[:, None].to(device)
+    if t0 >= 1.0:
+        start = torch.zeros_like(start)
+    return lambda gen: (1 - t0) * start + t0 * scale * torch.randn(start.shape, generator=gen, device=device)
 
 
 def _run_sampler(prior, operator, y_f, grid, settings: Settings, generator, callback, x_init, constrain=None):
