@@ -212,7 +212,7 @@ def test_wedge_takes_its_tilt_angles_from_a_tilt_series_star(tmp_path, capsys, m
     assert code == 2 and "90" in err and not (tmp_path / "bad.mrc").exists()
 
 
-def test_anisotropic_denoise_needs_half_maps_and_records_its_cones(tmp_path, capsys, model):
+def test_anisotropic_denoise_needs_half_maps_and_records_its_test(tmp_path, capsys, model):
     one = _write(tmp_path / "one.mrc", _map())
     code, _, err = _run(capsys, "denoise", one, "--anisotropic", "--model", model, "--device", "cpu")
     assert code == 2 and "half maps" in err and len(err.strip().splitlines()) == 1
@@ -221,7 +221,18 @@ def test_anisotropic_denoise_needs_half_maps_and_records_its_cones(tmp_path, cap
                         "--device", "cpu", "-o", str(tmp_path / "a.mrc"))
     assert code == 0, err
     report = json.loads((tmp_path / "a.json").read_text())
-    assert report["cli_options"]["anisotropic"] is True and len(report["noise_power_cones_prior_grid"]) == 7
+    assert report["cli_options"]["anisotropic"] is True
+    assert report["noise_anisotropy"]["requested"] == "always" and report["noise_anisotropy"]["used"] is True
+    code, _, err = _run(capsys, "denoise", h1, h2, "--isotropic", "--model", model, "--steps", "1",
+                        "--device", "cpu", "-o", str(tmp_path / "i.mrc"))
+    assert code == 0, err
+    report = json.loads((tmp_path / "i.json").read_text())
+    assert report["cli_options"]["anisotropic"] is False and "noise_anisotropy" not in report
+    code, _, err = _run(capsys, "denoise", h1, h2, "--model", model, "--steps", "1",
+                        "--device", "cpu", "-o", str(tmp_path / "d.mrc"))
+    assert code == 0, err
+    report = json.loads((tmp_path / "d.json").read_text())
+    assert report["cli_options"]["anisotropic"] is None and report["noise_anisotropy"]["requested"] == "auto"
 
 
 def test_outputs_are_checked_before_any_work(tmp_path, capsys, model, monkeypatch):

@@ -308,21 +308,29 @@ def test_anisotropic_noise_model_beats_the_isotropic_one_on_directional_noise():
     truth = prior.sample((n, n, n), torch.Generator().manual_seed(0))[0, 0].double().numpy()
     truth = (truth - truth.mean()) / truth.std()
     labels = cone_labels((n, n, n))
-    amplitude = np.where(labels == 0, 2.0, 0.15)  # noise along k_z 180x the power of the rest
+    amplitude = np.where(labels == 0, 2.0, 0.15)  # noise in the direction bin nearest k_z 180x the rest
     rng = np.random.default_rng(3)
 
-    def half():
-        f = np.fft.rfftn(rng.standard_normal((n, n, n)), norm="ortho") * amplitude
+    def half(amp):
+        f = np.fft.rfftn(rng.standard_normal((n, n, n)), norm="ortho") * amp
         return truth + np.fft.irfftn(f, s=(n, n, n), norm="ortho")
 
-    h1, h2 = half(), half()
+    h1, h2 = half(amplitude), half(amplitude)
     kw = dict(voxel_size=1.5, prior=prior, device="cpu", steps=8, samples=4, seed=1)
-    iso = denoise(h1, h2, **kw)
-    aniso = denoise(h1, h2, anisotropic=True, **kw)
+    iso = denoise(h1, h2, anisotropic=False, **kw)
+    auto = denoise(h1, h2, **kw)  # the default measures the anisotropy and uses it
     mse = lambda r: float(np.mean((r.volume.data - truth) ** 2))  # noqa: E731
-    assert mse(aniso) < 0.7 * mse(iso), (mse(aniso), mse(iso))
-    cones = np.asarray(aniso.report["noise_power_cones_prior_grid"])
-    assert cones.shape == (7, n // 2) and np.median(cones[0] / cones[1]) > 50
+    assert mse(auto) < 0.7 * mse(iso), (mse(auto), mse(iso))
+    record = auto.report["noise_anisotropy"]
+    assert record["used"] and record["requested"] == "auto" and record["chi2_per_dof"] > record["threshold"]
+    assert "noise_anisotropy" not in iso.report
+    forced = denoise(h1, h2, anisotropic=True, **kw)
+    np.testing.assert_array_equal(forced.volume.data, auto.volume.data)
+    # isotropic noise: the test finds nothing, and the default restores exactly as the per-shell model
+    f1, f2 = half(0.5), half(0.5)
+    flat = denoise(f1, f2, **kw)
+    assert not flat.report["noise_anisotropy"]["used"]
+    np.testing.assert_array_equal(flat.volume.data, denoise(f1, f2, anisotropic=False, **kw).volume.data)
     with pytest.raises(CryofmInputError, match="two half maps"):
         denoise(h1, voxel_size=1.5, prior=prior, anisotropic=True)
 

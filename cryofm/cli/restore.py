@@ -223,7 +223,9 @@ def _api_kwargs(mask_vol, steps, sampler, samples, device, seed, model) -> dict[
 @click.argument("maps", nargs=-1, type=click.Path(exists=True, dir_okay=True))
 @_shared_options
 @click.option("--independent-halves", is_flag=True, help="Restore each half on its own; report their FSC.")
-@click.option("--anisotropic", is_flag=True, help="Noise per direction as well as per shell (preferred orientations; half maps).")
+@click.option("--anisotropic/--isotropic", default=None,
+              help="Noise per direction as well as per shell (preferred orientations; half maps): always, or "
+                   "never. Default: measured from the half maps, used where it differs between directions.")
 def denoise_command(maps, output, mask, steps, sampler, samples, device, seed, model, force, independent_halves,
                     anisotropic):
     """Denoise MAP, the halves HALF1 HALF2, or a RELION postprocess.star."""
@@ -239,7 +241,7 @@ def denoise_command(maps, output, mask, steps, sampler, samples, device, seed, m
                                                        anisotropic=anisotropic, progress=progress, **kwargs),
                    out, inputs, {**kwargs, "mask": mask, "independent_halves": independent_halves,
                                  "anisotropic": anisotropic}, force,
-                   f"denoise {sampler}" + (" anisotropic" if anisotropic else ""))
+                   f"denoise {sampler}" + {True: " anisotropic", False: " isotropic"}.get(anisotropic, ""))
 
 
 @cli.command("wedge")

@@ -3,10 +3,12 @@
 - `DenoiseOperator`: identity; noise from half maps or the solvent.
 - `WedgeOperator`: keeps a tilt series' measured wedge.
 - `UpsampleOperator`: crops the spectrum from the model grid to a coarser data grid.
-- `AnisotropicDenoiseOperator`: identity with a directional noise power (half maps, in cones).
+- `AnisotropicDenoiseOperator`: identity with a directional noise power (half maps, per direction
+  and shell: `directional_noise`).
 """
 
-from cryofm.operators.anisotropic import AnisotropicDenoiseOperator, cone_labels, noise_power_in_cones
+from cryofm.operators.anisotropic import (AnisotropicDenoiseOperator, DirectionalNoise, cone_labels,
+                                          directional_noise, noise_power_in_cones)
 from cryofm.operators.base import DiagonalOperator, rfft_shape
 from cryofm.operators.denoise import DenoiseOperator, noise_power_from_halves, noise_power_from_solvent
 from cryofm.operators.upsample import UpsampleOperator, crop_index
@@ -27,4 +29,6 @@ __all__ = [
     "AnisotropicDenoiseOperator",
     "noise_power_in_cones",
     "cone_labels",
+    "DirectionalNoise",
+    "directional_noise",
 ]

@@ -18,7 +18,7 @@ from cryofm.operators import check_tilt_range, tilt_range_from_angles
 from cryofm.operators.wedge import wedge_mask
 from cryofm.restore import pipeline as pl
 from cryofm.restore._inputs import as_count, as_volume, check_mask_values, check_pair, check_same_grid, resolve_device
-from cryofm.operators.anisotropic import cone_shell_noise
+from cryofm.operators.anisotropic import DirectionalNoise, directional_noise
 from cryofm.restore.problems import AnisotropicDenoiseProblem, DenoiseProblem, Problem, UpsampleProblem, WedgeProblem
 from cryofm.restore.report import build_report
 from cryofm.restore.support import flatten_solvent, support_fit, support_fraction_ok, support_noise_power
@@ -66,7 +66,8 @@ def _solvent_mask(obs: np.ndarray, voxel_size: float, mask: np.ndarray | None) -
 
 
 def _prepare_one(task: str, obs_m: np.ndarray, halves_m, mask_m: np.ndarray, prior, *, ratio: float,
-                 coarse: dict | None, wedge: dict | None, average: bool, anisotropic: bool = False):
+                 coarse: dict | None, wedge: dict | None, average: bool,
+                 directional: DirectionalNoise | None = None):
     """Normalised model-grid data, the Problem, and the normalisation stats for one observation."""
     shape = obs_m.shape
     measured = None
@@ -87,9 +88,9 @@ def _prepare_one(task: str, obs_m: np.ndarray, halves_m, mask_m: np.ndarray, pri
         stats, signal = pl.clean_stats(obs_m, noise, measured, halves_m)
         noise_box = max(shape)
     noise_n = torch.as_tensor(noise / stats.std**2, dtype=torch.float64)
-    if task == "denoise" and anisotropic:
-        cones = cone_shell_noise(halves_m[0], halves_m[1], average=average) / stats.std**2
-        problem: Problem = AnisotropicDenoiseProblem(noise_n, noise_box, cone_shells=cones)
+    if task == "denoise" and directional is not None:  # measured for the average; one half has twice it
+        cones = directional.table * (1.0 if average else 2.0) / stats.std**2
+        problem: Problem = AnisotropicDenoiseProblem(noise_n, noise_box, cone_shells=cones, axes=directional.axes)
     elif task == "denoise":
         problem = DenoiseProblem(noise_n, noise_box)
     elif task == "wedge":
@@ -99,6 +100,20 @@ def _prepare_one(task: str, obs_m: np.ndarray, halves_m, mask_m: np.ndarray, pri
     y = np.asarray(prior.normalize(obs_m, stats)[0], dtype=np.float64)
     wiener = pl.wiener_shells(signal, noise)
     return y, problem, stats, noise, wiener
+
+
+def _directional_noise(task: str, halves_m, anisotropic: bool | None):
+    """The half maps' directional noise for denoising when it is to be used, and the report's
+    record of the test: `anisotropic` None uses it where the noise is significantly anisotropic
+    (`DirectionalNoise.significant`), True always, False never (and skips the test)."""
+    if task != "denoise" or halves_m is None or anisotropic is False:
+        return None, None
+    measured = directional_noise(halves_m[0], halves_m[1], average=True)
+    used = anisotropic is True or measured.significant
+    record = {"requested": "always" if anisotropic is True else "auto", "used": bool(used), **measured.summary()}
+    if used:
+        record["direction_weights"] = np.round(measured.weights, 3).tolist()
+    return (measured if used else None), record
 
 
 def _noise_floor(noise: np.ndarray, signal: np.ndarray) -> np.ndarray:
@@ -178,11 +193,12 @@ def _read_inputs(data, half2, mask, voxel_size, independent_halves):
 
 def _restore(task: str, data, half2, *, mask, voxel_size, sampler, steps, samples, device, seed, prior,
              independent_halves, progress: ProgressFn, cancel: CancelFn, out_voxel=None, wedge=None,
-             anisotropic=False) -> Restoration:
+             anisotropic: bool | None = False) -> Restoration:
     """Read and check the inputs, sample on the prior's grid, return to the output grid, report."""
     started = time.perf_counter()
     vol1, vol2, mask_in = _read_inputs(data, half2, mask, voxel_size, independent_halves)
-    if anisotropic and vol2 is None:
+    anisotropic = None if anisotropic is None else bool(anisotropic)
+    if anisotropic is True and vol2 is None:
         raise CryofmInputError("anisotropic noise is measured from the difference of two half maps; pass half2= "
                                "(on the command line: two maps)")
     dev = resolve_device(device)
@@ -204,6 +220,7 @@ def _restore(task: str, data, half2, *, mask, voxel_size, sampler, steps, sample
         runs = [(halves_m[0], halves_m, False), (halves_m[1], halves_m, False)]
     else:  # the observation (average of the halves) with the average's noise
         runs = [(obs_m, halves_m, True)]
+    directional, noise_anisotropy = _directional_noise(task, halves_m, anisotropic)
     coarse = None
     if task == "upsample":  # the data's own grid: noise and statistics are estimated there
         coarse = {"obs": obs, "mask": _solvent_mask(obs, float(np.mean(grids.voxel_zyx)), mask_in)}
@@ -218,7 +235,7 @@ def _restore(task: str, data, half2, *, mask, voxel_size, sampler, steps, sample
         y, problem, stats, noise, wiener = _prepare_one(task, obs_i, halves_i, mask_m, prior,
                                                         ratio=max(grids.input) / max(grids.model),
                                                         coarse=coarse, wedge=wedge, average=average,
-                                                        anisotropic=anisotropic)
+                                                        directional=directional)
         mean, std, info = _sample(task, prior, problem, y, wiener, mask_m, grids, settings, ticker)
         restored.append(grids.to_output(np.asarray(prior.denormalize(mean, stats), dtype=np.float64)))
         if std is not None:
@@ -226,8 +243,8 @@ def _restore(task: str, data, half2, *, mask, voxel_size, sampler, steps, sample
         infos.append(info)
         extra.setdefault("noise_power_prior_grid", noise.tolist())
         extra.setdefault("normalization", {"mean": stats.mean, "std": stats.std})
-        if anisotropic:
-            extra.setdefault("noise_power_cones_prior_grid", (problem.cone_shells * stats.std**2).tolist())
+    if noise_anisotropy is not None:
+        extra["noise_anisotropy"] = noise_anisotropy
     ticker.emit("finish", "masking; merging the data beyond the prior's band")
 
     result = _finish(task, np.mean(restored, axis=0), obs, vol1, vol2, mask_in, wedge, grids, settings)
@@ -357,7 +374,7 @@ def _jsonable(value):
 
 # --- the public functions ---------------------------------------------------------------------
 def denoise(data, half2=None, *, mask=None, voxel_size=None, sampler="dc", steps=None, samples=1, device="auto",
-            seed=0, prior=None, independent_halves=False, anisotropic=False, progress: ProgressFn = None,
+            seed=0, prior=None, independent_halves=False, anisotropic=None, progress: ProgressFn = None,
             cancel: CancelFn = None) -> Restoration:
     """Denoise a map (or the average of two half maps) with the flow prior.
 
@@ -373,8 +390,10 @@ def denoise(data, half2=None, *, mask=None, voxel_size=None, sampler="dc", steps
         device: "auto", "cpu" or "cuda"; seed: seeds a torch.Generator (no global seeding).
         prior: a `Prior`, a weights path, or None for the shipped model.
         independent_halves: restore each half on its own and report the FSC between them.
-        anisotropic: measure the half maps' noise per direction as well as per shell (7 cones:
-            the axes and the body diagonals), for maps from preferred orientations; needs half2.
+        anisotropic: the half maps' noise per direction as well as per shell, for maps from
+            preferred orientations (`cryofm.operators.anisotropic`): None (default) measures it
+            and uses it where it differs between directions beyond chance; True always (needs
+            half2); False never.  The report's `noise_anisotropy` records the test.
         progress: called with `Progress` after every sampler step; cancel: polled between steps.
 
     Returns:

@@ -59,14 +59,15 @@ class DenoiseProblem(Problem):
 
 @dataclass
 class AnisotropicDenoiseProblem(Problem):
-    """Denoising with a noise power per direction cone and shell (`cone_shell_noise` of the half
-    maps on the model grid, normalised units): `cone_shells` is `[cones, box // 2]`."""
+    """Denoising with a noise power per direction and shell (`directional_noise` of the half maps
+    on the model grid, normalised units): `cone_shells` is `[len(axes), box // 2]`."""
 
     cone_shells: torch.Tensor | None = None
+    axes: tuple[tuple[float, float, float], ...] = ()
 
     def noise_for(self, shape):
         table = torch.stack([resample_shells(row, self.box, max(shape)) for row in self.cone_shells])
-        return expand_cone_shells(table, tuple(shape)).float().clamp_min(1e-12)
+        return expand_cone_shells(table, tuple(shape), self.axes).float().clamp_min(1e-12)
 
 
 @dataclass

@@ -206,9 +206,10 @@ class RestoreWidget(QWidget):
             "Restore each half-map on its own as well, and plot the FSC between the restored halves"
         )
         form.addRow(self.independent)
-        self.anisotropic = QCheckBox("directional noise (preferred orientations)")
+        self.anisotropic = QCheckBox("always model directional noise (preferred orientations)")
         self.anisotropic.setToolTip(
-            "Measure the half-maps' noise per direction as well as per resolution shell (denoise only)"
+            "Denoising of half-maps measures their noise per direction as well as per resolution shell, "
+            "and uses it where it differs between directions; check to use it always"
         )
         form.addRow(self.anisotropic)
         outer.addWidget(inputs)

@@ -76,8 +76,9 @@ class RestoreRequest:
         factor: upsampling factor (> 1), for ``upsample``.
         independent_halves: also restore each half-map on its own (the report then has the FSC
             between the restored halves); half-maps only, not for ``upsample``.
-        anisotropic: measure the half-maps' noise per direction cone as well as per shell
-            (maps from preferred orientations); ``denoise`` of half-maps only.
+        anisotropic: always model the half-maps' noise per direction as well as per shell (maps
+            from preferred orientations); ``denoise`` of half-maps only.  Off, cryofm still
+            measures it and uses it where it differs between directions.
         name: the input layer's name (names the result layers).
         mask: a soft molecular mask on the input's grid (1 = molecule; the solvent outside it
             gives a single map's noise), or None for cryofm's automatic mask.
