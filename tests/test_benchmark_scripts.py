@@ -76,3 +76,38 @@ def test_large_map_runs_the_cli_and_scores_it():
     observation, restored = float(rows[0][1]), float(rows[0][3].split()[0])
     assert restored > observation  # a crowded 40^3 box at 2 A, 4.3 A half maps: cryofm gains
     assert "device(s) the CLI ran on: cpu" in out.stdout
+
+
+def test_view_coverage_conserves_the_views_and_leaves_the_top_views_cone_empty():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import _protocol
+
+    import numpy as np
+
+    shape = (64, 64, 64)
+    kz, ky, kx = np.meshgrid(np.fft.fftfreq(64), np.fft.fftfreq(64), np.fft.rfftfreq(64), indexing="ij")
+    r = np.sqrt(kz**2 + ky**2 + kx**2)
+    shell = (r > 0.3) & (r < 0.45)
+    polar = np.degrees(np.arccos(np.abs(kz) / np.where(r > 0, r, 1)))
+    weight = np.where(kx == 0, 1.0, 2.0)  # the rfft's half space stands for the whole sphere
+    for cone in (45, 30, 15):
+        coverage = _protocol.view_coverage(shape, cone)
+        # each view samples one great circle, wherever it points: the mean over directions is 1
+        assert np.sum((coverage * weight)[shell]) / np.sum(weight[shell]) == pytest.approx(1.0, abs=0.01)
+        assert np.all(coverage[shell & (polar < 90 - cone - 1)] == 0)
+        assert np.all(coverage[shell & (polar > 90 - cone + 1)] > 0)
+
+
+def test_restore_benchmark_runs_the_preferred_orientation_cases():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import _protocol
+
+    if not _protocol.CURVES.exists():
+        pytest.skip(f"the protocol's FSC curves ({_protocol.CURVES}) are not beside this clone")
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "restore.py"), "--quick", "--samplers", "dc",
+                          "--tasks", "preferred", "--no-cli-timing"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    rows = [line.split("|")[1:-1] for line in out.stdout.splitlines() if line.startswith("| preferred")]
+    assert [r[0].strip() for r in rows] == ["preferred 45", "preferred 30", "preferred 15"]
+    for r in rows:
+        assert float(r[3].split()[0]) > float(r[2].split()[0]) > float(r[1])  # dc > masked Wiener > observation
