@@ -217,15 +217,17 @@ def test_anisotropic_denoise_needs_half_maps_and_records_its_test(tmp_path, caps
     code, _, err = _run(capsys, "denoise", one, "--anisotropic", "--model", model, "--device", "cpu")
     assert code == 2 and "half maps" in err and len(err.strip().splitlines()) == 1
     h1, h2 = _write(tmp_path / "h1.mrc", _map(seed=1)), _write(tmp_path / "h2.mrc", _map(seed=2))
-    code, _, err = _run(capsys, "denoise", h1, h2, "--anisotropic", "--model", model, "--steps", "1",
-                        "--device", "cpu", "-o", str(tmp_path / "a.mrc"))
+    code, out, err = _run(capsys, "denoise", h1, h2, "--anisotropic", "--model", model, "--steps", "1",
+                          "--device", "cpu", "-o", str(tmp_path / "a.mrc"))
     assert code == 0, err
+    assert "directional noise model used (as asked" in out
     report = json.loads((tmp_path / "a.json").read_text())
     assert report["cli_options"]["anisotropic"] is True
     assert report["noise_anisotropy"]["requested"] == "always" and report["noise_anisotropy"]["used"] is True
-    code, _, err = _run(capsys, "denoise", h1, h2, "--isotropic", "--model", model, "--steps", "1",
+    code, out, err = _run(capsys, "denoise", h1, h2, "--isotropic", "--model", model, "--steps", "1",
                         "--device", "cpu", "-o", str(tmp_path / "i.mrc"))
     assert code == 0, err
+    assert "directional" not in out
     report = json.loads((tmp_path / "i.json").read_text())
     assert report["cli_options"]["anisotropic"] is False and "noise_anisotropy" not in report
     code, _, err = _run(capsys, "denoise", h1, h2, "--model", model, "--steps", "1",

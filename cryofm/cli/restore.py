@@ -194,6 +194,11 @@ def _run_and_write(task: str, run: Callable[..., Any], paths: dict[str, Path], i
         stale.unlink()  # an earlier run's uncertainty map would pass for this run's
         click.echo(f"removed {stale} (from an earlier run; this one has --samples 1)")
     click.echo(f"wrote {paths['map']} ({result.report['seconds']:.1f} s)")
+    test = result.report.get("noise_anisotropy")
+    if test and test["used"]:
+        why = "as asked" if test["requested"] == "always" else \
+            f"the half maps' noise differs between directions: chi-square per dof {test['chi2_per_dof']:g} > {test['threshold']:g}"
+        click.echo(f"directional noise model used ({why}; --isotropic turns it off)")
 
 
 def _shared_options(func):

@@ -401,7 +401,7 @@ def denoise(data, half2=None, *, mask=None, voxel_size=None, sampler="dc", steps
 
     Raises:
         CryofmInputError: bad inputs (voxel size, NaNs, a box under 16, mismatched halves,
-            `anisotropic` without half maps).
+            `anisotropic=True` without half maps).
         Cancelled: when `cancel()` returns True.
     """
     return _restore("denoise", data, half2, mask=mask, voxel_size=voxel_size, sampler=sampler, steps=steps,
