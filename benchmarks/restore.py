@@ -43,6 +43,7 @@ def run(quick: bool, samplers: list[str], prior, device: str, steps: dict[str, i
     beyond: dict[str, list[float]] = {}
     seconds: dict[str, list[float]] = {}  # "sampler task" -> seconds per map
     calibration: dict[str, list[tuple[float, float]]] = {}  # "sampler case" -> uncertainty_check per map
+    anisotropy: dict[str, list[tuple[float, bool]]] = {}  # case -> the half maps' anisotropy test per map
     for i, gt in enumerate(truths):
         cases = []
         if "denoise" in tasks:
@@ -75,6 +76,9 @@ def run(quick: bool, samplers: list[str], prior, device: str, steps: dict[str, i
                                      tilt_range=tilt, anisotropic=anisotropic)
                 seconds.setdefault(f"{s} {task}", []).append(time.perf_counter() - t0)
                 out = restored.volume.data
+                if "noise_anisotropy" in restored.report and s == samplers[0]:
+                    test = restored.report["noise_anisotropy"]
+                    anisotropy.setdefault(name, []).append((test["chi2_per_dof"], test["used"]))
                 if restored.std is not None:  # posterior samples: does the std map tell where the errors are?
                     calibration.setdefault(f"{s} {name}", []).append(uncertainty_check(out, restored.std.data, gt.data))
                 row[s].append(P.fsc_auc(out, gt.data))
@@ -82,7 +86,7 @@ def run(quick: bool, samplers: list[str], prior, device: str, steps: dict[str, i
                     beyond.setdefault(s, []).append(P.correlation_beyond(out, gt.data, degraded.shape))
             print(f"  {gt.name:18s} {name:14s} " + " ".join(f"{k}={v[-1]:.3f}" for k, v in row.items()),
                   file=sys.stderr, flush=True)
-    return {"truths": [g.name for g in truths], "kinds": [g.kind for g in truths], "rows": rows, "seconds": seconds, "calibration": calibration, "upsample_beyond_nyquist": beyond}
+    return {"truths": [g.name for g in truths], "kinds": [g.kind for g in truths], "rows": rows, "seconds": seconds, "calibration": calibration, "upsample_beyond_nyquist": beyond, "anisotropy": anisotropy}
 
 
 def published(name: str) -> str:
@@ -232,6 +236,10 @@ def main() -> None:
         corr, ratio = np.mean(np.asarray(values), axis=0)
         print(f"uncertainty, {key}: corr(|mean - truth|, std) {corr:.3f}; mean squared error / mean std^2 {ratio:.2f} "
               f"({1 + 1 / args.samples:.2f} for calibrated samples)")
+    for case, values in result["anisotropy"].items():
+        chi2 = [v[0] for v in values]
+        print(f"noise anisotropy test, {case}: chi-square per dof {min(chi2):.2f}-{max(chi2):.2f}; directional model "
+              f"used for {sum(v[1] for v in values)} of {len(values)} maps")
     for s, values in result["upsample_beyond_nyquist"].items():
         print(f"upsample x2 ({s}): Fourier correlation with the truth beyond the input's Nyquist "
               f"{np.mean(values):.3f} (min {np.min(values):.3f}; the Fourier-padded input has ~0 there)")

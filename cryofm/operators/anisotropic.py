@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from cryofm.fourier import frequency_grid, hermitian_weight, rfftn, shell_index
+from cryofm.fourier import frequency_grid, hermitian_weight, rfftn, shell_average, shell_index
 from cryofm.operators.base import DiagonalOperator, rfft_shape
 
 __all__ = ["DIRECTIONS", "BANDS", "direction_axes", "directions_for", "cone_labels", "DirectionalNoise",
@@ -130,8 +130,7 @@ def directional_noise(half1, half2, average: bool = True, axes=None) -> Directio
     weight = np.broadcast_to(np.asarray(hermitian_weight(shape), dtype=np.float64), power.shape)
     ns = max(shape) // 2
     shell = np.minimum(np.asarray(shell_index(shape)), ns)  # ns: the corners
-    count = np.bincount(shell.ravel(), weights=weight.ravel(), minlength=ns + 1)[:ns]
-    iso = np.bincount(shell.ravel(), weights=(weight * power).ravel(), minlength=ns + 1)[:ns] / np.maximum(count, 1e-30)
+    iso = np.asarray(shell_average(power, shape), dtype=np.float64)
     inside = (shell >= 1) & (shell < ns)
     ratio = np.where(inside, power / np.maximum(iso[np.minimum(shell, ns - 1)], 1e-300), 0.0)
     labels = cone_labels(shape, axes)
@@ -154,7 +153,7 @@ def directional_noise(half1, half2, average: bool = True, axes=None) -> Directio
     # each shell keeps its mean power: rescale by the shell's mean of the table over its components
     in_cone = np.bincount((labels * (ns + 1) + shell).ravel(), weights=weight.ravel(),
                           minlength=m * (ns + 1)).reshape(m, ns + 1)[:, :ns]
-    mean = (in_cone * table).sum(axis=0) / np.maximum(count, 1e-30)
+    mean = (in_cone * table).sum(axis=0) / np.maximum(in_cone.sum(axis=0), 1e-30)
     table *= np.where(mean > 0, iso / np.maximum(mean, 1e-300), 1.0)[None, :]
     if average:
         table = table / 2
