@@ -167,15 +167,17 @@ def expand_shells(per_shell: Any, shape: Any, *, fill: float | None = None, like
 
 def resample_shells(per_shell: "torch.Tensor", box: float, new_box: float, n_out: int | None = None) -> "torch.Tensor":
     """Per-shell values of a box `box` long, interpolated linearly in frequency onto the shells of
-    a box `new_box` long (shell k of a box L lies at k / L): `n_out` values (default `new_box // 2`).
+    a box `new_box` long (shell k of a box L lies at k / L): `n_out` values (default `new_box // 2`)
+    along the last axis, so a `[rows, shells]` table is resampled row by row in one call.
 
     Lengths are in voxels of a common voxel size, or both in Angstrom.  Clamped at the ends."""
     import torch
 
     n_out = int(new_box) // 2 if n_out is None else int(n_out)
-    pos = (torch.arange(n_out, dtype=torch.float64) * box / new_box).clamp(0, per_shell.shape[0] - 1)
+    last = per_shell.shape[-1] - 1
+    pos = (torch.arange(n_out, dtype=torch.float64) * box / new_box).clamp(0, last)
     lo = pos.floor().long()
-    hi = (lo + 1).clamp(max=per_shell.shape[0] - 1)
+    hi = (lo + 1).clamp(max=last)
     frac = pos - lo
     values = per_shell.double().cpu()
-    return values[lo] * (1 - frac) + values[hi] * frac
+    return values[..., lo] * (1 - frac) + values[..., hi] * frac

@@ -60,6 +60,13 @@ def directions_for(shape: tuple[int, int, int]) -> int:
     return int(min(DIRECTIONS, max(6, components // (BANDS * MIN_PER_BIN))))
 
 
+def _axes(shape: tuple[int, int, int], axes) -> tuple[tuple[float, float, float], ...]:
+    """`axes` as a hashable tuple of float triples; None: `direction_axes(directions_for(shape))`."""
+    if axes is None:
+        return direction_axes(directions_for(shape))
+    return tuple(tuple(float(v) for v in a) for a in axes)
+
+
 @functools.lru_cache(maxsize=8)
 def _labels(shape: tuple[int, int, int], axes: tuple[tuple[float, float, float], ...]) -> np.ndarray:
     fz, fy, fx = (np.asarray(f, dtype=np.float64) for f in frequency_grid(shape))  # cycles per voxel
@@ -80,8 +87,7 @@ def cone_labels(shape: tuple[int, int, int], axes=None) -> np.ndarray:
     (directions by frequency in cycles per voxel, so a non-cubic box keeps its geometry); `axes`
     default to `direction_axes(directions_for(shape))`.  Cached; read-only."""
     shape = tuple(int(s) for s in shape[-3:])
-    axes = direction_axes(directions_for(shape)) if axes is None else tuple(tuple(float(v) for v in a) for a in axes)
-    return _labels(shape, axes)
+    return _labels(shape, _axes(shape, axes))
 
 
 @dataclass
@@ -124,7 +130,7 @@ def directional_noise(half1, half2, average: bool = True, axes=None) -> Directio
     average of the halves.  Shell 0 and the box's corners keep the isotropic value.
     """
     shape = tuple(int(s) for s in half1.shape[-3:])
-    axes = direction_axes(directions_for(shape)) if axes is None else tuple(tuple(float(v) for v in a) for a in axes)
+    axes = _axes(shape, axes)
     diff = np.asarray(rfftn(np.asarray(half1, dtype=np.float64) - np.asarray(half2, dtype=np.float64)))
     power = 0.5 * np.abs(diff) ** 2
     weight = np.broadcast_to(np.asarray(hermitian_weight(shape), dtype=np.float64), power.shape)

@@ -66,7 +66,7 @@ class AnisotropicDenoiseProblem(Problem):
     axes: tuple[tuple[float, float, float], ...] = ()
 
     def noise_for(self, shape):
-        table = torch.stack([resample_shells(row, self.box, max(shape)) for row in self.cone_shells])
+        table = resample_shells(self.cone_shells, self.box, max(shape))
         return expand_cone_shells(table, tuple(shape), self.axes).float().clamp_min(1e-12)
 
 
